@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: MIT
+/// \file coreset.hpp
+/// \brief Umbrella header: every public header of the library, nothing else.
+#pragma once
+
+#include "version.hpp"
+#include "core.hpp"

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+/// \file detail/class_split.hpp
+/// \brief Per-class selection in one place: grouping rows by label, splitting a budget over
+/// classes (ClassBudget), running a selector per class and merging with global indices; and the
+/// per-batch representation (consecutive mini-batch means) used by the `select_batches` variants.
+/// Not part of the public API.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <exception>
+#include <numeric>
+#include <vector>
+
+#include "../core.hpp"
+#include "checks.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace coreset {
+namespace detail {
+
+/// Row indices of each class, in increasing order. `classes` = largest label + 1.
+template <class Derived>
+std::vector<std::vector<Eigen::Index>> group_by_label(const Eigen::DenseBase<Derived>& labels, Eigen::Index classes) {
+    std::vector<std::vector<Eigen::Index>> groups(static_cast<std::size_t>(classes));
+    for (Eigen::Index i = 0; i < labels.size(); ++i)
+        groups[static_cast<std::size_t>(labels.derived().coeff(i))].push_back(i);
+    return groups;
+}
+
+/// Splits `budget` over classes of the given sizes. The result sums to exactly `budget` and no
+/// class gets more than its size. Requires 1 <= budget <= sum(sizes).
+///
+/// - Proportional: quota_c = budget * n_c / n; each class gets floor(quota_c), and the remaining
+///   units go to the largest remainders (ties: lower class index). Then every non-empty class with
+///   0 gets 1, taken from the class with the largest allocation (ties: higher class index), as long
+///   as the budget allows (budget >= number of non-empty classes).
+/// - Equal: water-filling: every non-empty class gets min(n_c, level); units left over by small
+///   classes are spread over the others; the last budget % (classes with room) units go to the
+///   largest classes with room (ties: lower class index).
+inline std::vector<Eigen::Index> split_budget(const std::vector<Eigen::Index>& sizes, Eigen::Index budget,
+                                              ClassBudget policy) {
+    const std::size_t C = sizes.size();
+    const Eigen::Index n = std::accumulate(sizes.begin(), sizes.end(), Eigen::Index(0));
+    std::vector<Eigen::Index> alloc(C, 0);
+    if (budget <= 0 || n == 0) return alloc;
+    std::vector<std::size_t> nonempty;
+    for (std::size_t c = 0; c < C; ++c)
+        if (sizes[c] > 0) nonempty.push_back(c);
+
+    if (policy == ClassBudget::Proportional) {
+        std::vector<Eigen::Index> rem(C, 0);
+        Eigen::Index given = 0;
+        for (std::size_t c = 0; c < C; ++c) {
+            // budget * n_c <= n * n_c: fits in 64 bits for any realistic n (n <= 3e9).
+            const long long num = static_cast<long long>(budget) * static_cast<long long>(sizes[c]);
+            alloc[c] = static_cast<Eigen::Index>(num / n);
+            rem[c] = static_cast<Eigen::Index>(num % n);
+            given += alloc[c];
+        }
+        std::vector<std::size_t> order(C);
+        std::iota(order.begin(), order.end(), std::size_t(0));
+        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return rem[a] > rem[b]; });
+        for (std::size_t t = 0; given < budget; ++t) {
+            ++alloc[order[t]];  // rem > 0 here, so alloc stays <= n_c
+            ++given;
+        }
+        if (budget >= static_cast<Eigen::Index>(nonempty.size())) {
+            for (std::size_t c : nonempty) {
+                if (alloc[c] > 0) continue;
+                std::size_t donor = 0;
+                for (std::size_t d = 0; d < C; ++d)
+                    if (alloc[d] >= alloc[donor]) donor = d;
+                --alloc[donor];
+                alloc[c] = 1;
+            }
+        }
+        return alloc;
+    }
+
+    // Equal: water-filling.
+    Eigen::Index remaining = budget;
+    std::vector<std::size_t> open = nonempty;
+    while (remaining > 0 && !open.empty()) {
+        const Eigen::Index share = remaining / static_cast<Eigen::Index>(open.size());
+        if (share == 0) {
+            std::vector<std::size_t> by_size = open;
+            std::stable_sort(by_size.begin(), by_size.end(),
+                             [&](std::size_t a, std::size_t b) { return sizes[a] - alloc[a] > sizes[b] - alloc[b]; });
+            for (Eigen::Index t = 0; t < remaining; ++t) ++alloc[by_size[static_cast<std::size_t>(t)]];
+            remaining = 0;
+            break;
+        }
+        std::vector<std::size_t> still_open;
+        for (std::size_t c : open) {
+            const Eigen::Index take = std::min(share, sizes[c] - alloc[c]);
+            alloc[c] += take;
+            remaining -= take;
+            if (alloc[c] < sizes[c]) still_open.push_back(c);
+        }
+        open.swap(still_open);
+    }
+    return alloc;
+}
+
+/// Copies the given rows of `x` into a row-major matrix.
+template <class Derived>
+RowMatrix<typename Derived::Scalar> gather_rows(const Eigen::MatrixBase<Derived>& x, const std::vector<Eigen::Index>& rows) {
+    RowMatrix<typename Derived::Scalar> out(static_cast<Eigen::Index>(rows.size()), x.cols());
+    for (std::size_t r = 0; r < rows.size(); ++r) out.row(static_cast<Eigen::Index>(r)) = x.row(rows[r]);
+    return out;
+}
+
+/// Runs `select_one(class_rows, class_budget, class_index)` -> Coreset<Scalar> (local indices) for
+/// every class with a positive budget and merges the results: global indices, class by class in
+/// class order; objectives concatenated (each class's own trace); status BudgetReached unless some
+/// class stopped early (then the first such class's status). Classes run in parallel under OpenMP
+/// when `parallel` is true; the result does not depend on the number of threads.
+template <class Scalar, class Derived, class Fn>
+Coreset<Scalar> per_class(const Eigen::MatrixBase<Derived>& x, const std::vector<std::vector<Eigen::Index>>& groups,
+                          const std::vector<Eigen::Index>& budgets, bool parallel, Fn&& select_one) {
+    const auto C = static_cast<std::ptrdiff_t>(groups.size());
+    std::vector<Coreset<Scalar>> parts(groups.size());
+    std::exception_ptr error;
+    (void)parallel;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) if (parallel && C > 1)
+#endif
+    for (std::ptrdiff_t c = 0; c < C; ++c) {
+        const auto cu = static_cast<std::size_t>(c);
+        if (budgets[cu] <= 0) continue;
+        try {
+            const RowMatrix<Scalar> rows = gather_rows(x, groups[cu]);
+            parts[cu] = select_one(rows, budgets[cu], cu);
+        } catch (...) {
+#ifdef _OPENMP
+#pragma omp critical(coreset_per_class_error)
+#endif
+            if (!error) error = std::current_exception();
+        }
+    }
+    if (error) std::rethrow_exception(error);
+
+    Coreset<Scalar> out;
+    Eigen::Index total = 0;
+    for (const auto& p : parts) total += p.size();
+    out.weights.resize(total);
+    Eigen::Index pos = 0;
+    for (std::size_t c = 0; c < parts.size(); ++c) {
+        const auto& p = parts[c];
+        for (Eigen::Index j = 0; j < p.size(); ++j) {
+            out.indices.push_back(groups[c][static_cast<std::size_t>(p.indices[static_cast<std::size_t>(j)])]);
+            out.weights[pos++] = p.weights[j];
+        }
+        out.objective.insert(out.objective.end(), p.objective.begin(), p.objective.end());
+        if (out.status == Status::BudgetReached && budgets[c] > 0 && p.status != Status::BudgetReached)
+            out.status = p.status;
+    }
+    return out;
+}
+
+/// Consecutive mini-batches of `batch_size` rows (the last may be smaller): their mean rows and
+/// sizes.
+template <class Derived>
+void batch_means(const Eigen::MatrixBase<Derived>& x, Eigen::Index batch_size,
+                 RowMatrix<typename Derived::Scalar>& means, Vector<typename Derived::Scalar>& sizes) {
+    using Scalar = typename Derived::Scalar;
+    const Eigen::Index n = x.rows(), B = (n + batch_size - 1) / batch_size;
+    means.setZero(B, x.cols());
+    sizes.resize(B);
+    for (Eigen::Index b = 0; b < B; ++b) {
+        const Eigen::Index lo = b * batch_size, len = std::min(batch_size, n - lo);
+        for (Eigen::Index i = lo; i < lo + len; ++i) means.row(b) += x.row(i).template cast<Scalar>();
+        means.row(b) /= static_cast<Scalar>(len);
+        sizes[b] = static_cast<Scalar>(len);
+    }
+}
+
+/// Expands a coreset of batches into their members: every member of batch b inherits
+/// `weights[b] / |b|`, so that sum_i w_i g_i over the members equals sum_b w_b * mean_b. Indices in
+/// batch selection order, members in row order.
+template <class Scalar>
+Coreset<Scalar> expand_batches(const Coreset<Scalar>& batches, Eigen::Index n, Eigen::Index batch_size) {
+    Coreset<Scalar> out;
+    out.objective = batches.objective;
+    out.status = batches.status;
+    std::vector<Scalar> w;
+    for (Eigen::Index j = 0; j < batches.size(); ++j) {
+        const Eigen::Index b = batches.indices[static_cast<std::size_t>(j)];
+        const Eigen::Index lo = b * batch_size, hi = std::min(n, lo + batch_size);
+        const Scalar wb = batches.weights[j] / static_cast<Scalar>(hi - lo);
+        for (Eigen::Index i = lo; i < hi; ++i) {
+            out.indices.push_back(i);
+            w.push_back(wb);
+        }
+    }
+    out.weights = Eigen::Map<const Vector<Scalar>>(w.data(), static_cast<Eigen::Index>(w.size()));
+    return out;
+}
+
+}  // namespace detail
+}  // namespace coreset
