@@ -143,6 +143,7 @@ bool notify_step(const StepInfo& info, Callbacks&... cbs) {
         }
     };
     (one(cbs), ...);
+    (void)one;
     return stop;
 }
 

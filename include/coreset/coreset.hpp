@@ -5,3 +5,5 @@
 
 #include "version.hpp"
 #include "core.hpp"
+#include "facility_location.hpp"
+#include "craig.hpp"

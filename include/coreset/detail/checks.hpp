@@ -73,6 +73,14 @@ inline void check_matrix(const Eigen::DenseBase<Derived>& m, const char* where, 
     check_finite(m, where, name);
 }
 
+/// No row may be all zeros (the cosine metric is undefined for it).
+template <class Derived>
+inline void check_no_zero_row(const Eigen::DenseBase<Derived>& m, const char* where, const char* name) {
+    for (Eigen::Index i = 0; i < m.rows(); ++i)
+        if (!(m.derived().row(i).cwiseAbs().maxCoeff() > 0))
+            raise(where, ": ", name, " must have no zero row under Metric::Cosine (got a zero row at index ", i, ")");
+}
+
 /// `1 <= budget <= n`.
 inline void check_budget(Eigen::Index budget, Eigen::Index n, const char* where) {
     if (budget < 1 || budget > n)

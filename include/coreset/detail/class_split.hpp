@@ -114,14 +114,21 @@ RowMatrix<typename Derived::Scalar> gather_rows(const Eigen::MatrixBase<Derived>
     return out;
 }
 
+/// How per_class merges the per-class objective traces.
+enum class ObjectiveMerge {
+    Concatenate,  ///< each class's own trace, one after the other
+    Cumulative    ///< an additive objective: earlier classes' final values are added (F of the union)
+};
+
 /// Runs `select_one(class_rows, class_budget, class_index)` -> Coreset<Scalar> (local indices) for
 /// every class with a positive budget and merges the results: global indices, class by class in
-/// class order; objectives concatenated (each class's own trace); status BudgetReached unless some
-/// class stopped early (then the first such class's status). Classes run in parallel under OpenMP
-/// when `parallel` is true; the result does not depend on the number of threads.
+/// class order; objectives merged as `merge` says; status BudgetReached unless some class stopped
+/// early (then the first such class's status). Classes run in parallel under OpenMP when
+/// `parallel` is true; the result does not depend on the number of threads.
 template <class Scalar, class Derived, class Fn>
 Coreset<Scalar> per_class(const Eigen::MatrixBase<Derived>& x, const std::vector<std::vector<Eigen::Index>>& groups,
-                          const std::vector<Eigen::Index>& budgets, bool parallel, Fn&& select_one) {
+                          const std::vector<Eigen::Index>& budgets, bool parallel, Fn&& select_one,
+                          ObjectiveMerge merge = ObjectiveMerge::Concatenate) {
     const auto C = static_cast<std::ptrdiff_t>(groups.size());
     std::vector<Coreset<Scalar>> parts(groups.size());
     std::exception_ptr error;
@@ -155,7 +162,8 @@ Coreset<Scalar> per_class(const Eigen::MatrixBase<Derived>& x, const std::vector
             out.indices.push_back(groups[c][static_cast<std::size_t>(p.indices[static_cast<std::size_t>(j)])]);
             out.weights[pos++] = p.weights[j];
         }
-        out.objective.insert(out.objective.end(), p.objective.begin(), p.objective.end());
+        const double offset = (merge == ObjectiveMerge::Cumulative && !out.objective.empty()) ? out.objective.back() : 0.0;
+        for (double v : p.objective) out.objective.push_back(v + offset);
         if (out.status == Status::BudgetReached && budgets[c] > 0 && p.status != Status::BudgetReached)
             out.status = p.status;
     }

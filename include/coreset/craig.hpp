@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+/// \file craig.hpp
+/// \brief CRAIG (Mirzasoleiman, Bilmes and Leskovec, "Coresets for Data-efficient Training of
+/// Machine Learning Models", ICML 2020): facility location on gradient rows, weights = cluster sizes.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <type_traits>
+
+#include "core.hpp"
+#include "detail/checks.hpp"
+#include "detail/class_split.hpp"
+#include "facility_location.hpp"
+
+namespace coreset {
+
+/// Options of Craig. Every field has a default; `validate()` checks ranges.
+struct CraigOptions {
+    /// Distance between gradient rows. Default Euclidean (the CRAIG reference code); CORDS and
+    /// apricot use SquaredEuclidean.
+    Metric metric = Metric::Euclidean;
+    /// Greedy variant; Naive and Lazy give identical picks. Default Lazy.
+    Greedy greedy = Greedy::Lazy;
+    /// Stochastic greedy's epsilon, in (0, 1). Default 0.01.
+    double epsilon = 0.01;
+    /// Seed of the stochastic sampler. Default 0.
+    std::uint64_t seed = 0;
+    /// Bytes the engine may allocate per ground set (per class for per-class selection). Default 1 GiB.
+    std::size_t memory_budget_bytes = std::size_t(1) << 30;
+    /// Dense, blocked or automatic distance evaluation. Default Auto.
+    Evaluation evaluation = Evaluation::Auto;
+    /// Split of the budget over classes for the per-class overload. Default Proportional.
+    ClassBudget class_budget = ClassBudget::Proportional;
+
+    /// \throws std::invalid_argument naming the first out-of-range field.
+    void validate() const {
+        engine().validate_as("CraigOptions::validate()");
+        detail::check_option(class_budget == ClassBudget::Proportional || class_budget == ClassBudget::Equal,
+                             static_cast<int>(class_budget), "CraigOptions::validate()", "class_budget",
+                             "a ClassBudget enumerator");
+    }
+    /// The facility-location engine's options.
+    FacilityLocationOptions engine() const {
+        return FacilityLocationOptions{metric, greedy, epsilon, seed, memory_budget_bytes, evaluation};
+    }
+};
+
+/// CRAIG selector: greedy facility location (greedy k-medoids) in gradient space.
+///
+/// Rows are per-example gradients (n x d): raw features for convex models, last-layer gradients such
+/// as p - onehot(y) for networks. The weight of a pick is the number of rows it represents (rows
+/// whose most similar pick it is), so weights sum to n; use coreset::mean_one for mean-1 weights.
+///
+/// \code{.cpp}
+/// coreset::Craig craig;                                // Euclidean, lazy greedy
+/// auto subset = craig.select(gradients, labels, 600);  // per class, 600 rows in all
+/// // train on gradients.row(subset.indices[j]) with step multiplier subset.weights[j]
+/// \endcode
+class Craig {
+public:
+    /// \throws std::invalid_argument if `options` is invalid.
+    explicit Craig(CraigOptions options = {}) : options_(options) { options_.validate(); }
+
+    const CraigOptions& options() const noexcept { return options_; }
+
+    /// Selects `budget` rows of `gradients` (n x d) as one ground set.
+    /// \return picks in greedy order, weights summing to n, objective[t] = F after pick t.
+    /// \throws std::invalid_argument for empty or non-finite gradients, budget outside [1, n], a zero
+    ///         row under Metric::Cosine, or a memory budget too small for n.
+    template <class Derived, class... Callbacks>
+    Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients, Eigen::Index budget,
+                                             Callbacks&&... callbacks) const {
+        using Scalar = typename Derived::Scalar;
+        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+        return detail::run_facility_location<Scalar>(gradients, nullptr, budget, options_.engine(),
+                                                     "Craig::select()", callbacks...);
+    }
+
+    /// Per-class selection: the budget is split over classes by `options().class_budget`, each
+    /// class is selected independently (classes run in parallel under OpenMP) and the results are
+    /// merged class by class. Indices are rows of `gradients`; each class's weights sum to its
+    /// size; objective is F of the union after each pick in the merged order.
+    /// \param labels integer vector of length n, values >= 0.
+    template <class Derived, class DerivedL,
+              class = std::enable_if_t<std::is_integral<typename DerivedL::Scalar>::value>>
+    Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients,
+                                             const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget) const {
+        using Scalar = typename Derived::Scalar;
+        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+        const char* where = "Craig::select()";
+        detail::check_matrix(gradients, where, "gradients");
+        const Eigen::Index classes = detail::check_labels(labels, gradients.rows(), where);
+        detail::check_budget(budget, gradients.rows(), where);
+        if (options_.metric == Metric::Cosine) detail::check_no_zero_row(gradients, where, "gradients");
+        const auto groups = detail::group_by_label(labels, classes);
+        std::vector<Eigen::Index> sizes;
+        for (const auto& g : groups) sizes.push_back(static_cast<Eigen::Index>(g.size()));
+        const auto budgets = detail::split_budget(sizes, budget, options_.class_budget);
+        const FacilityLocationOptions engine = options_.engine();
+        return detail::per_class<Scalar>(
+            gradients, groups, budgets, true,
+            [&](const detail::RowMatrix<Scalar>& rows, Eigen::Index k, std::size_t) {
+                return detail::run_facility_location<Scalar>(rows, nullptr, k, engine, where);
+            },
+            detail::ObjectiveMerge::Cumulative);
+    }
+
+    /// Per-batch selection (CRAIG-PB): rows are grouped into consecutive mini-batches of
+    /// `batch_size` (the last may be smaller), each represented by its mean row with multiplicity =
+    /// its size; greedy picks ceil(budget / batch_size) batches and every member of a picked batch
+    /// inherits the batch's weight divided by the batch size. Returns member indices (batch order,
+    /// rows in order), so the size is about `budget` (exactly, when batches are full).
+    template <class Derived>
+    Coreset<typename Derived::Scalar> select_batches(const Eigen::MatrixBase<Derived>& gradients,
+                                                     Eigen::Index batch_size, Eigen::Index budget) const {
+        using Scalar = typename Derived::Scalar;
+        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+        const char* where = "Craig::select_batches()";
+        detail::check_matrix(gradients, where, "gradients");
+        detail::check_option(batch_size >= 1, batch_size, where, "batch_size", "batch_size >= 1");
+        detail::check_budget(budget, gradients.rows(), where);
+        detail::RowMatrix<Scalar> means;
+        detail::Vector<Scalar> sizes;
+        detail::batch_means(gradients, batch_size, means, sizes);
+        if (options_.metric == Metric::Cosine) detail::check_no_zero_row(means, where, "gradients");
+        const Eigen::Index batches = (budget + batch_size - 1) / batch_size;
+        const auto picked =
+            detail::run_facility_location<Scalar>(means, &sizes, batches, options_.engine(), where);
+        return detail::expand_batches(picked, gradients.rows(), batch_size);
+    }
+
+private:
+    CraigOptions options_;
+};
+
+}  // namespace coreset

@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: MIT
+/// \file facility_location.hpp
+/// \brief The facility-location maximiser shared by CRAIG, AdaCore and CREST.
+///
+/// Maximises \f$F(S) = \sum_i m_i \max_{j \in S} s(i, j)\f$ over \f$|S| \le k\f$ with
+/// \f$s = C - \mathrm{dist}\f$, C the largest pairwise distance of the ground set, so that
+/// \f$F(\emptyset) = 0\f$ and F is monotone submodular. Equivalently, greedy k-medoids: with
+/// \f$b_i = \min_{j \in S} \mathrm{dist}(i, j)\f$ (C while S is empty), the gain of a candidate e is
+/// \f$\sum_i m_i \max(0, b_i - \mathrm{dist}(i, e))\f$, and the greedy order does not depend on C.
+///
+/// Exactness. Gains are accumulated as integers: every term is mapped to a 64-bit integer by a
+/// fixed monotone quantiser (scale \f$2^{62} / (C \sum_i m_i)\f$, positive terms rounded up to at
+/// least 1), so that a gain is the same number whether it is summed from scratch, kept up to date
+/// incrementally, or summed by several threads in any order. Hence Lazy returns exactly Naive's
+/// picks, Stochastic with a sample covering every row returns Naive's picks, and no result depends
+/// on the thread count. Monotone quantisation keeps diminishing returns exact, which lazy greedy
+/// relies on.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <queue>
+#include <utility>
+#include <vector>
+
+#include "core.hpp"
+#include "detail/checks.hpp"
+#include "detail/distances.hpp"
+#include "detail/parallel.hpp"
+#include "detail/rng.hpp"
+
+namespace coreset {
+
+/// How pairwise distances are evaluated by the facility-location engine.
+enum class Evaluation {
+    Auto,    ///< Dense when the m x m matrix fits `memory_budget_bytes`, blocked otherwise.
+    Dense,   ///< The m x m distance matrix is built once (one tiled GEMM pass); fastest.
+    Blocked  ///< Distances are recomputed in row blocks when needed; memory O(m * block), never m x m.
+};
+
+inline const char* to_string(Evaluation e) noexcept {
+    switch (e) {
+        case Evaluation::Auto: return "Auto";
+        case Evaluation::Dense: return "Dense";
+        case Evaluation::Blocked: return "Blocked";
+    }
+    return "unknown Evaluation";
+}
+inline std::ostream& operator<<(std::ostream& os, Evaluation v) { return os << to_string(v); }
+
+/// Options of the facility-location engine (and of every selector built on it).
+struct FacilityLocationOptions {
+    /// Distance between rows. Default: Euclidean, the CRAIG reference.
+    Metric metric = Metric::Euclidean;
+    /// Greedy variant. Naive and Lazy return identical picks. Default: Lazy.
+    Greedy greedy = Greedy::Lazy;
+    /// Stochastic greedy only: each step evaluates ceil((m / k) ln(1 / epsilon)) random remaining
+    /// rows; the expected objective is >= (1 - 1/e - epsilon) OPT. Range (0, 1). Default 0.01.
+    double epsilon = 0.01;
+    /// Seed of the stochastic sampler (unused by Naive and Lazy). Default 0.
+    std::uint64_t seed = 0;
+    /// Upper bound on the bytes the engine allocates for one ground set (dense matrix, or blocks).
+    /// Default 1 GiB.
+    std::size_t memory_budget_bytes = std::size_t(1) << 30;
+    /// Dense, blocked, or chosen by the budget (default).
+    Evaluation evaluation = Evaluation::Auto;
+
+    /// \throws std::invalid_argument for an out-of-range field.
+    void validate() const { validate_as("FacilityLocationOptions::validate()"); }
+    /// The same checks, with messages prefixed by `where` (used by the selectors' options).
+    void validate_as(const char* where) const {
+        detail::check_option(metric == Metric::Euclidean || metric == Metric::SquaredEuclidean || metric == Metric::Cosine,
+                             static_cast<int>(metric), where, "metric", "a Metric enumerator");
+        detail::check_option(greedy == Greedy::Naive || greedy == Greedy::Lazy || greedy == Greedy::Stochastic,
+                             static_cast<int>(greedy), where, "greedy", "a Greedy enumerator");
+        detail::check_option(epsilon > 0.0 && epsilon < 1.0, epsilon, where, "epsilon", "0 < epsilon < 1");
+        detail::check_option(memory_budget_bytes > 0, memory_budget_bytes, where, "memory_budget_bytes",
+                             "memory_budget_bytes > 0");
+        detail::check_option(evaluation == Evaluation::Auto || evaluation == Evaluation::Dense ||
+                                 evaluation == Evaluation::Blocked,
+                             static_cast<int>(evaluation), where, "evaluation", "an Evaluation enumerator");
+    }
+};
+
+namespace detail {
+
+/// Greedy facility-location maximiser over a prepared ground set (see the file comment).
+template <class Scalar>
+class FacilityLocationSolver {
+public:
+    FacilityLocationSolver(const PairwiseDistances<Scalar>& dist, const Vector<Scalar>* mass,
+                           const FacilityLocationOptions& opt, const char* where)
+        : dist_(dist), mass_(mass), opt_(opt), m_(dist.size()) {
+        const std::size_t S = sizeof(Scalar);
+        const std::size_t um = static_cast<std::size_t>(m_);
+        // State: best distance, assignment, integer gains, flags (and the lazy heap, at most m entries).
+        const std::size_t state = dist.bytes() + um * (S + 2 * sizeof(Eigen::Index) + 2 * sizeof(std::int64_t) + 8);
+        const std::size_t dense = um * um * S;
+        const std::size_t row = um * S;
+        const std::size_t budget = opt.memory_budget_bytes;
+        if (opt.evaluation == Evaluation::Dense) {
+            if (state + dense > budget)
+                raise(where, ": memory_budget_bytes must be at least ", state + dense,
+                      " for Evaluation::Dense on this input (got ", budget, ", m = ", m_, ")");
+            dense_ = true;
+        } else if (opt.evaluation == Evaluation::Auto && state + dense <= budget) {
+            dense_ = true;
+        } else {
+            if (state + row > budget)
+                raise(where, ": memory_budget_bytes must be at least ", state + row, " for this input (got ", budget,
+                      ", m = ", m_, ")");
+            const std::size_t fit = (budget - state) / row;
+            block_rows_ = static_cast<Eigen::Index>(std::min<std::size_t>(fit, 1024));
+        }
+    }
+
+    bool dense() const noexcept { return dense_; }
+
+    template <class... Callbacks>
+    Coreset<Scalar> run(Eigen::Index budget, Callbacks&... cbs) {
+        prepare();
+        Coreset<Scalar> out;
+        out.status = Status::BudgetReached;
+        double objective = 0.0;
+        std::vector<std::int64_t> gains;
+        Heap heap;
+        std::vector<Eigen::Index> rest;  // stochastic: candidates still worth sampling
+        std::vector<Eigen::Index> all(static_cast<std::size_t>(m_));
+        for (Eigen::Index j = 0; j < m_; ++j) all[static_cast<std::size_t>(j)] = j;
+        if (opt_.greedy == Greedy::Naive) {
+            gains.assign(static_cast<std::size_t>(m_), 0);
+            fresh_gains(all, gains.data());
+        } else if (opt_.greedy == Greedy::Lazy) {
+            std::vector<std::int64_t> g(static_cast<std::size_t>(m_));
+            fresh_gains(all, g.data());
+            std::vector<Entry> entries;
+            entries.reserve(static_cast<std::size_t>(m_));
+            for (Eigen::Index j = 0; j < m_; ++j) entries.push_back(Entry{g[static_cast<std::size_t>(j)], j, 0});
+            heap = Heap(EntryLess{}, std::move(entries));
+        } else {
+            rest = all;
+        }
+        Rng rng(opt_.seed);
+        const double log_term = std::log(1.0 / opt_.epsilon);
+        const auto sample_size = static_cast<std::size_t>(
+            std::min(static_cast<double>(m_), std::ceil(static_cast<double>(m_) / static_cast<double>(budget) * log_term)));
+
+        for (Eigen::Index step = 0; step < budget; ++step) {
+            Eigen::Index e = -1;
+            std::int64_t g = -1;
+            if (opt_.greedy == Greedy::Naive) {
+                for (Eigen::Index j = 0; j < m_; ++j)
+                    if (alive(j) && gains[static_cast<std::size_t>(j)] > g) g = gains[static_cast<std::size_t>(e = j)];
+            } else if (opt_.greedy == Greedy::Lazy) {
+                pick_lazy(heap, step, e, g);
+            } else {
+                pick_stochastic(rest, sample_size, rng, e, g);
+            }
+            if (e < 0 || (g <= 0 && step > 0)) {
+                out.status = Status::Exhausted;
+                break;
+            }
+            const double gain = apply_pick(e) * dist_.unit();
+            objective += gain;
+            out.indices.push_back(e);
+            out.objective.push_back(objective);
+            if (opt_.greedy == Greedy::Naive && step + 1 < budget) update_gains(gains, all);
+            if (notify_step(StepInfo{step, e, gain, objective}, cbs...)) {
+                out.status = Status::StoppedByCallback;
+                break;
+            }
+        }
+        // Weights: the mass of the rows each pick represents (ties went to the earliest pick).
+        std::vector<double> w(static_cast<std::size_t>(m_), 0.0);
+        for (Eigen::Index i = 0; i < m_; ++i) w[static_cast<std::size_t>(assign_[static_cast<std::size_t>(i)])] += mass(i);
+        out.weights.resize(out.size());
+        for (Eigen::Index t = 0; t < out.size(); ++t)
+            out.weights[t] = static_cast<Scalar>(w[static_cast<std::size_t>(out.indices[static_cast<std::size_t>(t)])]);
+        return out;
+    }
+
+private:
+    struct Entry {
+        std::int64_t gain;
+        Eigen::Index index;
+        Eigen::Index stamp;  // the step at which `gain` was computed
+    };
+    struct EntryLess {  // max-heap on gain, ties to the lowest index
+        bool operator()(const Entry& a, const Entry& b) const noexcept {
+            return a.gain < b.gain || (a.gain == b.gain && a.index > b.index);
+        }
+    };
+    using Heap = std::priority_queue<Entry, std::vector<Entry>, EntryLess>;
+
+    Scalar mass(Eigen::Index i) const { return mass_ ? (*mass_)[i] : Scalar(1); }
+
+    // A candidate can still be picked: not selected and not at distance 0 from a selected row
+    // (such a row duplicates a pick; its gain is 0 in exact arithmetic).
+    bool alive(Eigen::Index j) const {
+        return !selected_[static_cast<std::size_t>(j)] && best_[static_cast<std::size_t>(j)] > Scalar(0);
+    }
+
+    std::int64_t quantise(Scalar t) const noexcept {
+        return t > Scalar(0) ? static_cast<std::int64_t>(t * scale_) + 1 : 0;
+    }
+
+    // Distance rows for ids[0..r): pointers valid until the next call.
+    void fetch(const Eigen::Index* ids, Eigen::Index r, std::vector<const Scalar*>& rows) {
+        rows.resize(static_cast<std::size_t>(r));
+        if (dense_) {
+            for (Eigen::Index t = 0; t < r; ++t) rows[static_cast<std::size_t>(t)] = full_.data() + ids[t] * m_;
+            return;
+        }
+        buffer_.resize(static_cast<std::size_t>(r * m_));
+        dist_.compute(ids, r, buffer_.data(), true);
+        for (Eigen::Index t = 0; t < r; ++t) rows[static_cast<std::size_t>(t)] = buffer_.data() + t * m_;
+    }
+    Eigen::Index chunk() const noexcept { return dense_ ? m_ : block_rows_; }
+
+    // C, the quantiser scale and the initial state.
+    void prepare() {
+        const auto um = static_cast<std::size_t>(m_);
+        std::vector<Eigen::Index> all(um);
+        for (Eigen::Index j = 0; j < m_; ++j) all[static_cast<std::size_t>(j)] = j;
+        Scalar c = 0;
+        if (dense_) {
+            full_.resize(um * um);
+            dist_.compute(all.data(), m_, full_.data(), true);
+            c = m_ > 0 ? *std::max_element(full_.begin(), full_.end()) : Scalar(0);
+        } else {
+            std::vector<const Scalar*> rows;
+            for (Eigen::Index a = 0; a < m_; a += block_rows_) {
+                const Eigen::Index r = std::min(block_rows_, m_ - a);
+                fetch(all.data() + a, r, rows);
+                for (const Scalar* row : rows) c = std::max(c, *std::max_element(row, row + m_));
+            }
+        }
+        c_ = c;
+        double total = 0;
+        for (Eigen::Index i = 0; i < m_; ++i) total += static_cast<double>(mass(i));
+        scale_ = c_ > Scalar(0) ? static_cast<Scalar>(std::ldexp(1.0, 62) / (static_cast<double>(c_) * total)) : Scalar(1);
+        best_.assign(um, c_);
+        assign_.assign(um, 0);
+        assigned_.assign(um, 0);
+        selected_.assign(um, 0);
+    }
+
+    // gains[t] = gain of candidate cand[t] given the current best distances.
+    void fresh_gains(const std::vector<Eigen::Index>& cand, std::int64_t* out) {
+        std::vector<const Scalar*> rows;
+        const auto total = static_cast<Eigen::Index>(cand.size());
+        for (Eigen::Index a = 0; a < total; a += chunk()) {
+            const Eigen::Index r = std::min(chunk(), total - a);
+            fetch(cand.data() + a, r, rows);
+            const bool par = static_cast<double>(r) * static_cast<double>(m_) > 1e5;
+            (void)par;
+            CORESET_OMP(omp parallel for schedule(static) if (par))
+            for (Eigen::Index t = 0; t < r; ++t) out[a + t] = gain_of(rows[static_cast<std::size_t>(t)]);
+        }
+    }
+    std::int64_t gain_of(const Scalar* row) const {
+        std::int64_t g = 0;
+        const Scalar* best = best_.data();
+        if (mass_) {
+            const Scalar* w = mass_->data();
+            for (Eigen::Index i = 0; i < m_; ++i) g += quantise(w[i] * (best[i] - row[i]));
+        } else {
+            for (Eigen::Index i = 0; i < m_; ++i) g += quantise(best[i] - row[i]);
+        }
+        return g;
+    }
+
+    // Adds pick e: updates best distances and assignments, returns the exact objective gain in
+    // scaled units, and records the changed rows for the naive gain update.
+    double apply_pick(Eigen::Index e) {
+        std::vector<const Scalar*> rows;
+        fetch(&e, 1, rows);
+        const Scalar* de = rows[0];
+        changed_.clear();
+        old_.clear();
+        double gain = 0;
+        for (Eigen::Index i = 0; i < m_; ++i) {
+            const auto iu = static_cast<std::size_t>(i);
+            if (de[i] < best_[iu]) {
+                changed_.push_back(i);
+                old_.push_back(best_[iu]);
+                gain += static_cast<double>(mass(i)) * (static_cast<double>(best_[iu]) - static_cast<double>(de[i]));
+                best_[iu] = de[i];
+                assign_[iu] = e;
+                assigned_[iu] = 1;
+            } else if (!assigned_[iu]) {  // at distance C from the first pick: a tie, earliest pick
+                assign_[iu] = e;
+                assigned_[iu] = 1;
+            }
+        }
+        selected_[static_cast<std::size_t>(e)] = 1;
+        return gain;
+    }
+
+    // Naive greedy: brings every gain up to date after a pick. Each changed row i (best distance
+    // old -> new) changes the gain of candidate j by q(new - d_ij) - q(old - d_ij): one contiguous
+    // read of row i (distances are symmetric). When most rows changed, recomputing is cheaper.
+    void update_gains(std::vector<std::int64_t>& gains, const std::vector<Eigen::Index>& all) {
+        const auto nc = static_cast<Eigen::Index>(changed_.size());
+        if (2 * nc > m_) {
+            fresh_gains(all, gains.data());
+            return;
+        }
+        std::vector<const Scalar*> rows;
+        for (Eigen::Index a = 0; a < nc; a += chunk()) {
+            const Eigen::Index r = std::min(chunk(), nc - a);
+            fetch(changed_.data() + a, r, rows);
+            const Eigen::Index width = 2048, blocks = (m_ + width - 1) / width;
+            const bool par = static_cast<double>(r) * static_cast<double>(m_) > 1e5;
+            (void)par;
+            CORESET_OMP(omp parallel for schedule(static) if (par))
+            for (Eigen::Index b = 0; b < blocks; ++b) {
+                const Eigen::Index j0 = b * width, j1 = std::min(m_, j0 + width);
+                for (Eigen::Index t = 0; t < r; ++t) {
+                    const Scalar* row = rows[static_cast<std::size_t>(t)];
+                    const Eigen::Index i = changed_[static_cast<std::size_t>(a + t)];
+                    const Scalar w = mass(i), nw = best_[static_cast<std::size_t>(i)], od = old_[static_cast<std::size_t>(a + t)];
+                    for (Eigen::Index j = j0; j < j1; ++j) {
+                        if (row[j] >= od) continue;  // contributed nothing before, nothing now
+                        gains[static_cast<std::size_t>(j)] += quantise(w * (nw - row[j])) - quantise(w * (od - row[j]));
+                    }
+                }
+            }
+        }
+    }
+
+    void pick_lazy(Heap& heap, Eigen::Index step, Eigen::Index& e, std::int64_t& g) {
+        const Eigen::Index batch = dense_ ? 1 : std::min<Eigen::Index>(16, block_rows_);
+        std::vector<Eigen::Index> stale;
+        std::vector<std::int64_t> fresh;
+        while (!heap.empty()) {
+            const Entry top = heap.top();
+            if (!alive(top.index)) {
+                heap.pop();
+                continue;
+            }
+            if (top.stamp == step) {
+                heap.pop();
+                e = top.index;
+                g = top.gain;
+                return;
+            }
+            stale.clear();
+            while (!heap.empty() && static_cast<Eigen::Index>(stale.size()) < batch) {
+                const Entry s = heap.top();
+                if (s.stamp == step) break;
+                heap.pop();
+                if (alive(s.index)) stale.push_back(s.index);
+            }
+            fresh.resize(stale.size());
+            fresh_gains(stale, fresh.data());
+            for (std::size_t t = 0; t < stale.size(); ++t)
+                if (fresh[t] > 0 || step == 0) heap.push(Entry{fresh[t], stale[t], step});  // a zero gain stays zero
+        }
+    }
+
+    void pick_stochastic(std::vector<Eigen::Index>& rest, std::size_t sample_size, Rng& rng, Eigen::Index& e,
+                         std::int64_t& g) {
+        rest.erase(std::remove_if(rest.begin(), rest.end(), [&](Eigen::Index j) { return !alive(j); }), rest.end());
+        std::vector<std::int64_t> fresh;
+        for (int round = 0; round < 2 && !rest.empty(); ++round) {
+            // Round 0: a random sample; round 1 (only if the sample had no positive gain): everyone.
+            std::vector<Eigen::Index> cand;
+            if (round == 0 && sample_size < rest.size()) {
+                for (std::size_t t = 0; t < sample_size; ++t) std::swap(rest[t], rest[t + rng.below(rest.size() - t)]);
+                cand.assign(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(sample_size));
+            } else {
+                cand = rest;
+                round = 1;
+            }
+            fresh.resize(cand.size());
+            fresh_gains(cand, fresh.data());
+            for (std::size_t t = 0; t < cand.size(); ++t)
+                if (fresh[t] > g || (fresh[t] == g && cand[t] < e)) {
+                    g = fresh[t];
+                    e = cand[t];
+                }
+            if (g > 0 || selected_count() == 0) return;
+        }
+    }
+    Eigen::Index selected_count() const {
+        return static_cast<Eigen::Index>(std::count(selected_.begin(), selected_.end(), char(1)));
+    }
+
+    const PairwiseDistances<Scalar>& dist_;
+    const Vector<Scalar>* mass_;
+    FacilityLocationOptions opt_;
+    Eigen::Index m_;
+    bool dense_ = false;
+    Eigen::Index block_rows_ = 0;
+    std::vector<Scalar> full_;    // dense: m x m distances, row-major
+    std::vector<Scalar> buffer_;  // blocked: distance rows of the current block
+    Scalar c_ = 0, scale_ = 1;
+    std::vector<Scalar> best_;
+    std::vector<Eigen::Index> assign_;
+    std::vector<char> assigned_, selected_;
+    std::vector<Eigen::Index> changed_;
+    std::vector<Scalar> old_;
+};
+
+template <class Scalar, class Derived, class... Callbacks>
+Coreset<Scalar> run_facility_location(const Eigen::MatrixBase<Derived>& rows, const Vector<Scalar>* mass,
+                                      Eigen::Index budget, const FacilityLocationOptions& options, const char* where,
+                                      Callbacks&... cbs) {
+    options.validate_as(where);
+    check_matrix(rows, where, "gradients");
+    check_budget(budget, rows.rows(), where);
+    PairwiseDistances<Scalar> dist(RowMatrix<Scalar>(rows), options.metric, where);
+    FacilityLocationSolver<Scalar> solver(dist, mass, options, where);
+    return solver.run(budget, cbs...);
+}
+
+}  // namespace detail
+
+/// Greedy facility location on the rows of `rows` (m x d, float or double).
+///
+/// \param rows      ground set, one row per element; not modified.
+/// \param budget    number of picks k, 1 <= k <= m.
+/// \param options   metric, greedy variant, memory budget (see FacilityLocationOptions).
+/// \param callbacks optional observers with `on_step(const StepInfo&)` (returning true stops).
+/// \return picks in greedy order (row indices), weights = number of rows whose most similar pick
+///         it is (they sum to m), objective[t] = F after pick t (in the caller's distance units).
+/// \throws std::invalid_argument for empty or non-finite rows, a budget outside [1, m], invalid
+///         options, a zero row under Metric::Cosine, or a memory budget too small for the input.
+template <class Derived, class... Callbacks>
+Coreset<typename Derived::Scalar> facility_location(const Eigen::MatrixBase<Derived>& rows, Eigen::Index budget,
+                                                    const FacilityLocationOptions& options = {},
+                                                    Callbacks&&... callbacks) {
+    using Scalar = typename Derived::Scalar;
+    static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+    return detail::run_facility_location<Scalar>(rows, nullptr, budget, options, "coreset::facility_location()",
+                                                 callbacks...);
+}
+
+/// Facility location with row multiplicities: row i stands for `multiplicities[i]` (> 0) elements.
+/// F(S) = sum_i m_i max_{j in S} s(i, j); weights then sum to sum_i m_i.
+/// \throws std::invalid_argument as facility_location(), and for multiplicities of the wrong
+///         length, non-finite or not > 0.
+template <class Derived, class DerivedM, class... Callbacks>
+Coreset<typename Derived::Scalar> weighted_facility_location(const Eigen::MatrixBase<Derived>& rows,
+                                                             const Eigen::MatrixBase<DerivedM>& multiplicities,
+                                                             Eigen::Index budget,
+                                                             const FacilityLocationOptions& options = {},
+                                                             Callbacks&&... callbacks) {
+    using Scalar = typename Derived::Scalar;
+    static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+    const char* where = "coreset::weighted_facility_location()";
+    detail::require(multiplicities.size() == rows.rows(), where,
+                    "multiplicities must have one entry per row (got ", multiplicities.size(), " for m = ", rows.rows(),
+                    " rows)");
+    const detail::Vector<Scalar> mass = multiplicities.template cast<Scalar>();
+    detail::check_finite(mass, where, "multiplicities");
+    for (Eigen::Index i = 0; i < mass.size(); ++i)
+        detail::require(mass[i] > Scalar(0), where, "multiplicities must be > 0 (got ", mass[i], " at index ", i, ")");
+    return detail::run_facility_location<Scalar>(rows, &mass, budget, options, where, callbacks...);
+}
+
+}  // namespace coreset
