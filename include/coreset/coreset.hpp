@@ -7,3 +7,5 @@
 #include "core.hpp"
 #include "facility_location.hpp"
 #include "craig.hpp"
+#include "gradients.hpp"
+#include "adacore.hpp"
