@@ -7,5 +7,7 @@
 #include "core.hpp"
 #include "facility_location.hpp"
 #include "craig.hpp"
+#include "grad_match.hpp"
 #include "gradients.hpp"
 #include "adacore.hpp"
+#include "crest.hpp"

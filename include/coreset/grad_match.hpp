@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: MIT
+/// \file grad_match.hpp
+/// \brief GRAD-MATCH (Killamsetty et al., ICML 2021): a weighted subset whose weighted gradient
+/// sum matches a target, by non-negative ridge orthogonal matching pursuit.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <ostream>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "core.hpp"
+#include "detail/checks.hpp"
+#include "detail/class_split.hpp"
+#include "detail/nnls.hpp"
+#include "detail/parallel.hpp"
+
+
+namespace coreset {
+
+/// How GRAD-MATCH keeps the weights non-negative after each OMP pick.
+enum class NonNegativity {
+    /// Exact non-negative ridge least squares on the support (Lawson-Hanson active set,
+    /// warm-started from the previous solution). The default.
+    ActiveSet,
+    /// CORDS' rule: while some unconstrained weight is <= 0, drop the most negative atom and
+    /// re-solve. Cheaper per drop, not an exact non-negative solution.
+    DropMostNegative
+};
+
+inline const char* to_string(NonNegativity v) noexcept {
+    switch (v) {
+        case NonNegativity::ActiveSet: return "ActiveSet";
+        case NonNegativity::DropMostNegative: return "DropMostNegative";
+    }
+    return "unknown NonNegativity";
+}
+inline std::ostream& operator<<(std::ostream& os, NonNegativity v) { return os << to_string(v); }
+
+/// Options of GradMatch. Defaults are the paper's (workshop version, App. A.3.3).
+struct GradMatchOptions {
+    /// Ridge parameter \f$\lambda \ge 0\f$ of \f$\|\sum_j w_j g_j - t\|^2 + \lambda\|w\|^2\f$.
+    /// CORDS' per-batch configuration and its CPU path use 0; DeepCore hard-wires 1.
+    double lambda = 0.5;
+    /// Stop when \f$\|r\| / \|t\| <\f$ tolerance (Status::ToleranceReached); >= 0, 0 = never.
+    double tolerance = 1e-10;
+    /// Non-negativity policy applied after each pick.
+    NonNegativity nonnegativity = NonNegativity::ActiveSet;
+    /// Pick by \f$g_j^T r / \|g_j\|\f$ instead of \f$g_j^T r\f$ (textbook OMP; no reference
+    /// implementation normalises, so large-norm gradients are favoured by default).
+    bool normalize = false;
+    /// How the per-class overload splits the budget over classes.
+    ClassBudget class_budget = ClassBudget::Proportional;
+
+    /// \throws std::invalid_argument naming the first option out of range.
+    void validate() const {
+        constexpr const char* where = "GradMatchOptions::validate()";
+        detail::check_option(lambda >= 0, lambda, where, "lambda", "lambda >= 0");
+        detail::require(std::isfinite(lambda), where, "lambda must be finite (got ", lambda, ")");
+        detail::check_option(tolerance >= 0, tolerance, where, "tolerance", "tolerance >= 0");
+        detail::require(std::isfinite(tolerance), where, "tolerance must be finite (got ", tolerance, ")");
+        detail::require(nonnegativity == NonNegativity::ActiveSet || nonnegativity == NonNegativity::DropMostNegative,
+                        where, "nonnegativity must be ActiveSet or DropMostNegative (got ",
+                        static_cast<int>(nonnegativity), ")");
+        detail::require(class_budget == ClassBudget::Proportional || class_budget == ClassBudget::Equal, where,
+                        "class_budget must be Proportional or Equal (got ", static_cast<int>(class_budget), ")");
+    }
+};
+
+namespace detail {
+
+/// Rows per block of the correlation pass. Fixed (not per thread) so that every row's dot
+/// product is computed by the same kernel path whatever the number of threads.
+constexpr Eigen::Index kGradMatchBlock = 256;
+
+/// Column sums of a matrix, accumulated in double.
+template <class Derived>
+Eigen::VectorXd column_sum(const Eigen::MatrixBase<Derived>& x) {
+    Eigen::VectorXd t = Eigen::VectorXd::Zero(x.cols());
+    for (Eigen::Index i = 0; i < x.rows(); ++i) t += x.row(i).transpose().template cast<double>();
+    return t;
+}
+
+/// The correlation pass c = G r and the arg-max over rows not yet picked.
+template <class Scalar>
+class CorrelationPass {
+public:
+    CorrelationPass(Eigen::Index n, const Vector<Scalar>* inv_norm)
+        : c_(n), inv_norm_(inv_norm), best_(blocks(n)), score_(blocks(n)) {}
+
+    /// c = G r, then the row with the largest score among those with `picked[i] == 0`
+    /// (ties: lowest index); -1 when every row is picked.
+    Eigen::Index run(const Eigen::Ref<const RowMatrix<Scalar>>& g, const Vector<Scalar>& r,
+                     const std::vector<unsigned char>& picked) {
+        const Eigen::Index n = g.rows();
+        const auto nb = static_cast<std::ptrdiff_t>(best_.size());
+        const bool parallel = nb > 1 && n * g.cols() >= (Eigen::Index(1) << 16);
+        (void)parallel;
+        CORESET_OMP(omp parallel for schedule(static) if (parallel))
+        for (std::ptrdiff_t b = 0; b < nb; ++b) {
+            const Eigen::Index lo = static_cast<Eigen::Index>(b) * kGradMatchBlock;
+            const Eigen::Index len = std::min(kGradMatchBlock, n - lo);
+            c_.segment(lo, len).noalias() = g.middleRows(lo, len) * r;
+            const auto bu = static_cast<std::size_t>(b);
+            best_[bu] = scan(lo, lo + len, picked, score_[bu]);
+        }
+        Eigen::Index best = -1;
+        Scalar top = 0;
+        for (std::size_t b = 0; b < best_.size(); ++b)
+            if (best_[b] >= 0 && (best < 0 || score_[b] > top)) {
+                best = best_[b];
+                top = score_[b];
+            }
+        return best;
+    }
+
+    /// The arg-max again over the last correlations (after more rows were marked picked).
+    Eigen::Index rescan(const std::vector<unsigned char>& picked) const {
+        Scalar top = 0;
+        return scan(0, c_.size(), picked, top);
+    }
+
+private:
+    static std::size_t blocks(Eigen::Index n) {
+        return static_cast<std::size_t>((n + kGradMatchBlock - 1) / kGradMatchBlock);
+    }
+    Eigen::Index scan(Eigen::Index lo, Eigen::Index hi, const std::vector<unsigned char>& picked, Scalar& top) const {
+        Eigen::Index best = -1;
+        for (Eigen::Index i = lo; i < hi; ++i) {
+            if (picked[static_cast<std::size_t>(i)]) continue;
+            const Scalar s = inv_norm_ ? c_[i] * (*inv_norm_)[i] : c_[i];
+            if (best < 0 || s > top) {
+                best = i;
+                top = s;
+            }
+        }
+        return best;
+    }
+
+    Vector<Scalar> c_;
+    const Vector<Scalar>* inv_norm_;
+    std::vector<Eigen::Index> best_;
+    std::vector<Scalar> score_;
+};
+
+/// Non-negative ridge OMP on the rows of `g` (n x d) towards `target` (length d), up to `budget`
+/// atoms with positive weight. The kernel behind every GradMatch overload; indices are rows of `g`.
+template <class Scalar, class... Callbacks>
+Coreset<Scalar> grad_match_omp(const Eigen::Ref<const RowMatrix<Scalar>>& g, const Eigen::VectorXd& target,
+                               Eigen::Index budget, const GradMatchOptions& options, Callbacks&... callbacks) {
+    const Eigen::Index n = g.rows(), d = g.cols();
+    const double tnorm = target.norm();
+    Eigen::VectorXd norms(n);
+    for (Eigen::Index i = 0; i < n; ++i) norms[i] = g.row(i).template cast<double>().norm();
+    Vector<Scalar> inv_norm;
+    if (options.normalize) {
+        inv_norm.resize(n);
+        for (Eigen::Index i = 0; i < n; ++i)
+            inv_norm[i] = norms[i] > 0 ? static_cast<Scalar>(1.0 / norms[i]) : Scalar(0);
+    }
+    // "Positive correlation" means above the rounding floor of a double dot product.
+    const double floor = NonNegativeRidge::kPositive * tnorm * (options.normalize ? 1.0 : norms.maxCoeff());
+    const auto tolerance_met = [&](double rnorm) {
+        return tnorm > 0 ? rnorm < options.tolerance * tnorm : options.tolerance > 0;
+    };
+
+    NonNegativeRidge solver(target, options.lambda, options.nonnegativity == NonNegativity::ActiveSet,
+                            std::min(budget, d) + 1);
+    CorrelationPass<Scalar> pass(n, options.normalize ? &inv_norm : nullptr);
+    std::vector<unsigned char> picked(static_cast<std::size_t>(n), 0);
+    std::vector<Eigen::Index> pick_step(static_cast<std::size_t>(n), 0);
+    Vector<Scalar> rs(d);
+    Eigen::VectorXd atom(d);
+
+    Coreset<Scalar> out;
+    double rnorm = tnorm;
+    if (tolerance_met(rnorm)) {
+        out.status = Status::ToleranceReached;
+    } else {
+        for (Eigen::Index step = 0;; ++step) {
+            rs = solver.residual().template cast<Scalar>();
+            Eigen::Index e = pass.run(g, rs, picked);
+            bool accepted = false;
+            while (e >= 0) {
+                atom = g.row(e).transpose().template cast<double>();
+                double score = atom.dot(solver.residual());
+                if (options.normalize) score = norms[e] > 0 ? score / norms[e] : 0.0;
+                if (!(score > floor)) break;
+                picked[static_cast<std::size_t>(e)] = 1;
+                pick_step[static_cast<std::size_t>(e)] = step;
+                if (solver.add(e, atom).accepted) {
+                    accepted = true;
+                    break;
+                }
+                e = pass.rescan(picked);  // numerically dependent atom: next best, same correlations
+            }
+            if (!accepted) {
+                out.status = Status::Exhausted;
+                break;
+            }
+            const double now = solver.residual().norm();
+            out.objective.push_back(now);
+            const bool stop = notify_step(StepInfo{step, e, rnorm - now, now}, callbacks...);
+            rnorm = now;
+            if (stop) {
+                out.status = Status::StoppedByCallback;
+                break;
+            }
+            if (solver.size() >= budget) {
+                out.status = Status::BudgetReached;
+                break;
+            }
+            if (tolerance_met(now)) {
+                out.status = Status::ToleranceReached;
+                break;
+            }
+        }
+    }
+
+    // The support in pick order.
+    const auto& ids = solver.ids();
+    std::vector<std::size_t> order(ids.size());
+    for (std::size_t p = 0; p < order.size(); ++p) order[p] = p;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return pick_step[static_cast<std::size_t>(ids[a])] < pick_step[static_cast<std::size_t>(ids[b])];
+    });
+    out.weights.resize(static_cast<Eigen::Index>(order.size()));
+    for (std::size_t j = 0; j < order.size(); ++j) {
+        out.indices.push_back(ids[order[j]]);
+        const auto w = static_cast<Scalar>(solver.weights()[static_cast<Eigen::Index>(order[j])]);
+        out.weights[static_cast<Eigen::Index>(j)] = std::max(w, std::numeric_limits<Scalar>::min());
+    }
+    return out;
+}
+
+/// Forwards the steps of one class to the user's callbacks with global row indices and a step
+/// count running over all classes; remembers a stop request.
+template <class... Callbacks>
+struct ClassStepRelay {
+    std::tuple<Callbacks&...> callbacks;
+    const std::vector<Eigen::Index>* rows;
+    Eigen::Index* step;
+    bool* stopped;
+
+    bool on_step(const StepInfo& info) {
+        StepInfo global = info;
+        global.picked = (*rows)[static_cast<std::size_t>(info.picked)];
+        global.step = (*step)++;
+        const bool stop = std::apply([&](auto&... cbs) { return notify_step(global, cbs...); }, callbacks);
+        if (stop) *stopped = true;
+        return stop;
+    }
+};
+
+}  // namespace detail
+
+/// GRAD-MATCH: a weighted subset S of the rows of a gradient matrix G (n x d, row i = example i)
+/// whose weighted sum matches a target t,
+/// \f[ \min_{w \ge 0,\ |S| \le k} \Big\|\sum_{j \in S} w_j g_j - t\Big\|^2 + \lambda \|w\|^2 , \f]
+/// by orthogonal matching pursuit: pick the unpicked row with the largest positive correlation
+/// \f$g_j^T r\f$ with the residual \f$r = t - \sum_S w_j g_j\f$, re-solve the non-negative ridge
+/// problem on the support (incremental Cholesky), repeat. An atom whose weight reaches 0 leaves
+/// the support for good; a row is never picked twice and the subset is never padded.
+///
+/// Stops when k atoms have positive weight (BudgetReached), when \f$\|r\|/\|t\| <\f$ tolerance
+/// (ToleranceReached), when no unpicked row has a positive correlation (Exhausted), or when a
+/// callback asks (StoppedByCallback). `objective[s]` = \f$\|r\|\f$ after pick s (one entry per
+/// pick, so more entries than rows when atoms were dropped). Weights are on the scale of the
+/// target: with t = column sum they are around n / k each.
+///
+/// Precision: correlations are computed in the input's scalar type; the winner's correlation,
+/// the factorisation, the weights and the residual are computed in double.
+///
+/// \code{.cpp}
+/// coreset::GradMatch gm;                        // lambda = 0.5, ActiveSet
+/// auto cs = gm.select(gradients, 100);          // target = column sum of gradients
+/// auto per_class = gm.select(gradients, labels, 100);
+/// auto towards_val = gm.select(gradients, val_gradients.colwise().sum(), 100);
+/// \endcode
+class GradMatch {
+public:
+    /// \throws std::invalid_argument when the options are out of range (GradMatchOptions::validate).
+    explicit GradMatch(GradMatchOptions options = {}) : options_(options) { options_.validate(); }
+
+    /// The options in use.
+    const GradMatchOptions& options() const noexcept { return options_; }
+
+    /// Matches the column sum of `gradients`.
+    /// \param gradients n x d, finite, float or double.
+    /// \param budget 1 <= budget <= n: at most this many rows with positive weight.
+    /// \param callbacks optional objects with `on_step(const StepInfo&)` (returning bool = stop,
+    ///        or void); gain = decrease of \f$\|r\|\f$, objective = \f$\|r\|\f$.
+    /// \return rows in pick order, weights > 0.
+    /// \throws std::invalid_argument for empty or non-finite gradients or a budget out of range.
+    template <class Derived, class... Callbacks>
+    Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients, Eigen::Index budget,
+                                             Callbacks&&... callbacks) const {
+        using Scalar = typename Derived::Scalar;
+        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+        constexpr const char* where = "GradMatch::select()";
+        detail::check_matrix(gradients, where, "gradients");
+        detail::check_budget(budget, gradients.rows(), where);
+        const Eigen::Ref<const detail::RowMatrix<Scalar>> g(gradients.derived());
+        return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), budget, options_, callbacks...);
+    }
+
+    /// With a floating-point vector `x` (length d, row or column): matches that target (e.g. the
+    /// gradient sum of a validation set). With an integer vector `x` (length n, values >= 0):
+    /// per class, every class matching its own gradient sum with its share of the budget
+    /// (GradMatchOptions::class_budget); results are merged class by class, objectives
+    /// concatenated. Classes run in parallel unless callbacks are given; callbacks then see global
+    /// row indices and a step count over all classes, and a stop skips the remaining classes.
+    /// \param gradients n x d, finite.
+    /// \param x target (floating, length d) or labels (integer, length n).
+    /// \param budget 1 <= budget <= n.
+    /// \throws std::invalid_argument for bad gradients, a target of the wrong length or not
+    ///         finite, labels of the wrong length or negative, or a budget out of range.
+    template <class Derived, class DerivedX, class... Callbacks>
+    Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients,
+                                             const Eigen::MatrixBase<DerivedX>& x, Eigen::Index budget,
+                                             Callbacks&&... callbacks) const {
+        if constexpr (std::is_integral<typename DerivedX::Scalar>::value)
+            return select_classes(gradients, x, budget, callbacks...);
+        else
+            return select_target(gradients, x, budget, callbacks...);
+    }
+
+    /// Per-batch GRAD-MATCH (GRAD-MATCH-PB): the rows are cut into consecutive mini-batches of
+    /// `batch_size` (the last may be smaller), OMP runs on the batch mean gradients towards the
+    /// column sum of all rows and picks up to ceil(budget / batch_size) batches (as
+    /// Craig::select_batches); every member of batch b gets \f$w_b / |b|\f$, so
+    /// \f$\sum_i w_i g_i = \sum_b w_b \bar g_b\f$ (the same scale as select()). Callbacks see
+    /// batch indices.
+    /// \param gradients n x d, finite.
+    /// \param batch_size rows per batch, >= 1.
+    /// \param budget rows, 1 <= budget <= n.
+    /// \return member rows, batch by batch in pick order, members in row order.
+    template <class Derived, class... Callbacks>
+    Coreset<typename Derived::Scalar> select_batches(const Eigen::MatrixBase<Derived>& gradients,
+                                                     Eigen::Index batch_size, Eigen::Index budget,
+                                                     Callbacks&&... callbacks) const {
+        using Scalar = typename Derived::Scalar;
+        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+        constexpr const char* where = "GradMatch::select_batches()";
+        detail::check_matrix(gradients, where, "gradients");
+        detail::check_option(batch_size >= 1, batch_size, where, "batch_size", "batch_size >= 1");
+        detail::check_budget(budget, gradients.rows(), where);
+        const Eigen::Index batches = (budget + batch_size - 1) / batch_size;
+        detail::RowMatrix<Scalar> means;
+        detail::Vector<Scalar> sizes;
+        detail::batch_means(gradients, batch_size, means, sizes);
+        const Coreset<Scalar> picked =
+            detail::grad_match_omp<Scalar>(means, detail::column_sum(gradients), batches, options_, callbacks...);
+        return detail::expand_batches(picked, gradients.rows(), batch_size);
+    }
+
+private:
+    template <class Derived, class DerivedT, class... Callbacks>
+    Coreset<typename Derived::Scalar> select_target(const Eigen::MatrixBase<Derived>& gradients,
+                                                    const Eigen::MatrixBase<DerivedT>& target, Eigen::Index budget,
+                                                    Callbacks&... callbacks) const {
+        using Scalar = typename Derived::Scalar;
+        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+        static_assert(std::is_floating_point<typename DerivedT::Scalar>::value,
+                      "coreset: a target must be a float or double vector (labels: an integer vector)");
+        constexpr const char* where = "GradMatch::select()";
+        detail::check_matrix(gradients, where, "gradients");
+        detail::require(target.rows() == 1 || target.cols() == 1, where, "target must be a vector (got ",
+                        target.rows(), " x ", target.cols(), ")");
+        detail::require(target.size() == gradients.cols(), where,
+                        "target must have one entry per column of gradients (got ", target.size(),
+                        " entries for d = ", gradients.cols(), " columns)");
+        detail::check_finite(target, where, "target");
+        detail::check_budget(budget, gradients.rows(), where);
+        Eigen::VectorXd t(target.size());
+        for (Eigen::Index j = 0; j < t.size(); ++j) t[j] = static_cast<double>(target.derived().coeff(j));
+        const Eigen::Ref<const detail::RowMatrix<Scalar>> g(gradients.derived());
+        return detail::grad_match_omp<Scalar>(g, t, budget, options_, callbacks...);
+    }
+
+    template <class Derived, class DerivedL, class... Callbacks>
+    Coreset<typename Derived::Scalar> select_classes(const Eigen::MatrixBase<Derived>& gradients,
+                                                     const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget,
+                                                     Callbacks&... callbacks) const {
+        using Scalar = typename Derived::Scalar;
+        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+        constexpr const char* where = "GradMatch::select()";
+        detail::check_matrix(gradients, where, "gradients");
+        const Eigen::Index classes = detail::check_labels(labels, gradients.rows(), where);
+        detail::check_budget(budget, gradients.rows(), where);
+        const auto groups = detail::group_by_label(labels, classes);
+        std::vector<Eigen::Index> sizes;
+        for (const auto& grp : groups) sizes.push_back(static_cast<Eigen::Index>(grp.size()));
+        const auto budgets = detail::split_budget(sizes, budget, options_.class_budget);
+        const GradMatchOptions& opts = options_;
+        if constexpr (sizeof...(Callbacks) == 0) {
+            return detail::per_class<Scalar>(
+                gradients, groups, budgets, true,
+                [&](const detail::RowMatrix<Scalar>& rows, Eigen::Index k, std::size_t) {
+                    return detail::grad_match_omp<Scalar>(rows, detail::column_sum(rows), k, opts);
+                });
+        } else {
+            Eigen::Index step = 0;
+            bool stopped = false;
+            return detail::per_class<Scalar>(
+                gradients, groups, budgets, false,
+                [&](const detail::RowMatrix<Scalar>& rows, Eigen::Index k, std::size_t c) {
+                    if (stopped) {
+                        Coreset<Scalar> none;
+                        none.status = Status::StoppedByCallback;
+                        return none;
+                    }
+                    detail::ClassStepRelay<Callbacks...> relay{std::tuple<Callbacks&...>(callbacks...), &groups[c],
+                                                               &step, &stopped};
+                    return detail::grad_match_omp<Scalar>(rows, detail::column_sum(rows), k, opts, relay);
+                });
+        }
+    }
+
+    GradMatchOptions options_;
+};
+
+}  // namespace coreset
