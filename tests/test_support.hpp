@@ -47,7 +47,7 @@ Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> gaussian(Eigen::Index n, E
 template <class Scalar>
 Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> blobs(Eigen::Index n, Eigen::Index d, Eigen::Index clusters,
                                                            double spread, std::uint64_t seed) {
-    auto centres = gaussian<double>(clusters, d, seed ^ 0x5eedULL) * 10.0;
+    const Eigen::MatrixXd centres = gaussian<double>(clusters, d, seed ^ 0x5eedULL) * 10.0;
     coreset::detail::Rng rng(seed);
     Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> x(n, d);
     for (Eigen::Index i = 0; i < n; ++i)

@@ -96,9 +96,9 @@ public:
         : dist_(dist), mass_(mass), opt_(opt), m_(dist.size()) {
         const std::size_t S = sizeof(Scalar);
         const std::size_t um = static_cast<std::size_t>(m_);
-        // State: best distance, assignment, integer gains, flags (and the lazy heap, at most m entries).
+        // State: the prepared rows, best distance, assignment, integer gains, flags, lazy heap.
         const std::size_t state = dist.bytes() + um * (S + 2 * sizeof(Eigen::Index) + 2 * sizeof(std::int64_t) + 8);
-        const std::size_t dense = um * um * S;
+        const std::size_t dense = um * um * S + dist.scratch_bytes(std::min<Eigen::Index>(m_, PairwiseDistances<Scalar>::tile_rows), max_threads());
         const std::size_t row = um * S;
         const std::size_t budget = opt.memory_budget_bytes;
         if (opt.evaluation == Evaluation::Dense) {
@@ -109,11 +109,17 @@ public:
         } else if (opt.evaluation == Evaluation::Auto && state + dense <= budget) {
             dense_ = true;
         } else {
-            if (state + row > budget)
-                raise(where, ": memory_budget_bytes must be at least ", state + row, " for this input (got ", budget,
+            const std::size_t minimum = state + row + dist.scratch_bytes(1, max_threads());
+            if (minimum > budget)
+                raise(where, ": memory_budget_bytes must be at least ", minimum, " for this input (got ", budget,
                       ", m = ", m_, ")");
-            const std::size_t fit = (budget - state) / row;
-            block_rows_ = static_cast<Eigen::Index>(std::min<std::size_t>(fit, 1024));
+            // Rows per block: as many as fit, up to 1024, a multiple of 48 when possible (GEMM tiles
+            // are padded to 48 rows).
+            std::size_t fit = 1;
+            while (fit < 1024 && state + (fit + 1) * row + dist.scratch_bytes(static_cast<Eigen::Index>(fit + 1), max_threads()) <= budget)
+                ++fit;
+            const auto q = static_cast<std::size_t>(PairwiseDistances<Scalar>::row_quantum);
+            block_rows_ = static_cast<Eigen::Index>(fit >= q ? fit / q * q : fit);
         }
     }
 
@@ -200,7 +206,7 @@ private:
     // A candidate can still be picked: not selected and not at distance 0 from a selected row
     // (such a row duplicates a pick; its gain is 0 in exact arithmetic).
     bool alive(Eigen::Index j) const {
-        return !selected_[static_cast<std::size_t>(j)] && best_[static_cast<std::size_t>(j)] > Scalar(0);
+        return !selected_[static_cast<std::size_t>(j)] && (picks_ == 0 || best_[static_cast<std::size_t>(j)] > Scalar(0));
     }
 
     std::int64_t quantise(Scalar t) const noexcept {
@@ -216,7 +222,18 @@ private:
         }
         buffer_.resize(static_cast<std::size_t>(r * m_));
         dist_.compute(ids, r, buffer_.data(), true);
+        buffered_.assign(ids, ids + r);
         for (Eigen::Index t = 0; t < r; ++t) rows[static_cast<std::size_t>(t)] = buffer_.data() + t * m_;
+    }
+    // The distance row of e: from the dense matrix, from the last block if it holds e (the lazy and
+    // stochastic variants evaluated e just before picking it), or computed.
+    const Scalar* row_of(Eigen::Index e, std::vector<const Scalar*>& rows) {
+        if (!dense_) {
+            const auto it = std::find(buffered_.begin(), buffered_.end(), e);
+            if (it != buffered_.end()) return buffer_.data() + (it - buffered_.begin()) * m_;
+        }
+        fetch(&e, 1, rows);
+        return rows[0];
     }
     Eigen::Index chunk() const noexcept { return dense_ ? m_ : block_rows_; }
 
@@ -277,8 +294,7 @@ private:
     // scaled units, and records the changed rows for the naive gain update.
     double apply_pick(Eigen::Index e) {
         std::vector<const Scalar*> rows;
-        fetch(&e, 1, rows);
-        const Scalar* de = rows[0];
+        const Scalar* de = row_of(e, rows);
         changed_.clear();
         old_.clear();
         double gain = 0;
@@ -297,6 +313,7 @@ private:
             }
         }
         selected_[static_cast<std::size_t>(e)] = 1;
+        ++picks_;
         return gain;
     }
 
@@ -333,7 +350,9 @@ private:
     }
 
     void pick_lazy(Heap& heap, Eigen::Index step, Eigen::Index& e, std::int64_t& g) {
-        const Eigen::Index batch = dense_ ? 1 : std::min<Eigen::Index>(16, block_rows_);
+        // Dense: re-evaluate one stale entry at a time (a row read). Blocked: a GEMM tile's worth
+        // of the best stale entries at once (the tile costs the same for 1 row or 48).
+        const Eigen::Index batch = dense_ ? 1 : std::min<Eigen::Index>(PairwiseDistances<Scalar>::row_quantum, block_rows_);
         std::vector<Eigen::Index> stale;
         std::vector<std::int64_t> fresh;
         while (!heap.empty()) {
@@ -383,11 +402,8 @@ private:
                     g = fresh[t];
                     e = cand[t];
                 }
-            if (g > 0 || selected_count() == 0) return;
+            if (g > 0 || picks_ == 0) return;
         }
-    }
-    Eigen::Index selected_count() const {
-        return static_cast<Eigen::Index>(std::count(selected_.begin(), selected_.end(), char(1)));
     }
 
     const PairwiseDistances<Scalar>& dist_;
@@ -398,10 +414,12 @@ private:
     Eigen::Index block_rows_ = 0;
     std::vector<Scalar> full_;    // dense: m x m distances, row-major
     std::vector<Scalar> buffer_;  // blocked: distance rows of the current block
+    std::vector<Eigen::Index> buffered_;  // blocked: the rows held in buffer_
     Scalar c_ = 0, scale_ = 1;
     std::vector<Scalar> best_;
     std::vector<Eigen::Index> assign_;
     std::vector<char> assigned_, selected_;
+    Eigen::Index picks_ = 0;
     std::vector<Eigen::Index> changed_;
     std::vector<Scalar> old_;
 };

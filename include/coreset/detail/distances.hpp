@@ -28,11 +28,15 @@ namespace detail {
 template <class Scalar>
 class PairwiseDistances {
 public:
-    /// Rows per tile and columns per tile. Fixed (independent of the thread count), so every
-    /// distance is computed by the same sequence of operations however many threads run.
-    static constexpr Eigen::Index tile_rows = 192;
-    static constexpr Eigen::Index tile_cols = 512;
-
+    /// Tile geometry, fixed so that no distance depends on the thread count or on which rows were
+    /// requested together. Row tiles hold a multiple of 48 rows (zero padding): 48 is a multiple of
+    /// every register-block height Eigen's GEMM kernel uses on x86 and Arm (mr = 48, 24, 16, 12, 8,
+    /// 6 or 4), so every row is computed by the same sequence of fused multiply-adds whether it is
+    /// computed alone, in a block or in the full matrix. Column tiles are 256 wide, the last one
+    /// taking the remainder (256 to 511), identically for every call.
+    static constexpr Eigen::Index row_quantum = 48;
+    static constexpr Eigen::Index tile_rows = 2 * row_quantum;
+    static constexpr Eigen::Index tile_cols = 256;
     /// Takes the ground set (m x d, row-major) by value and prepares it. Throws for a zero row
     /// under the cosine metric.
     PairwiseDistances(RowMatrix<Scalar> x, Metric metric, const char* where) : x_(std::move(x)), metric_(metric) {
@@ -69,35 +73,38 @@ public:
         return static_cast<std::size_t>(x_.size() + sq_.size()) * sizeof(Scalar);
     }
 
+    /// Bytes of scratch one call of compute() uses for `r` rows, besides `out`.
+    std::size_t scratch_bytes(Eigen::Index r, int threads) const noexcept {
+        const Eigen::Index padded = (r + row_quantum - 1) / row_quantum * row_quantum;
+        return static_cast<std::size_t>(padded * dim() + threads * tile_rows * (2 * tile_cols)) * sizeof(Scalar);
+    }
+
     /// Distances from rows `ids[0..r)` to every row: `out` is r x m, row-major (row t = ids[t]).
     /// Tiles run in parallel when `parallel` is true.
     void compute(const Eigen::Index* ids, Eigen::Index r, Scalar* out, bool parallel) const {
         const Eigen::Index m = size(), d = dim();
-        // Rows of the tile's left factor: gathered once per call (contiguous ids need no copy).
-        bool contiguous = true;
-        for (Eigen::Index t = 1; t < r && contiguous; ++t) contiguous = ids[t] == ids[0] + t;
-        RowMatrix<Scalar> gathered;
-        if (!contiguous) {
-            gathered.resize(r, d);
-            for (Eigen::Index t = 0; t < r; ++t) gathered.row(t) = x_.row(ids[t]);
-        }
-        const Eigen::Index row_tiles = (r + tile_rows - 1) / tile_rows, col_tiles = (m + tile_cols - 1) / tile_cols;
+        const Eigen::Index padded = (r + row_quantum - 1) / row_quantum * row_quantum;
+        RowMatrix<Scalar> lhs(padded, d);
+        for (Eigen::Index t = 0; t < r; ++t) lhs.row(t) = x_.row(ids[t]);
+        lhs.bottomRows(padded - r).setZero();
+        const Eigen::Index row_tiles = (padded + tile_rows - 1) / tile_rows;
+        const Eigen::Index col_tiles = std::max<Eigen::Index>(1, m / tile_cols);
         const Eigen::Index tiles = row_tiles * col_tiles;
         const bool par = parallel && tiles > 1 && static_cast<double>(r) * static_cast<double>(m) * static_cast<double>(d + 8) > 2e5;
         (void)par;
         CORESET_OMP(omp parallel for schedule(dynamic, 1) if (par))
         for (Eigen::Index t = 0; t < tiles; ++t) {
-            const Eigen::Index r0 = (t / col_tiles) * tile_rows, c0 = (t % col_tiles) * tile_cols;
-            const Eigen::Index rn = std::min(tile_rows, r - r0), cn = std::min(tile_cols, m - c0);
-            Eigen::Map<RowMatrix<Scalar>, 0, Eigen::OuterStride<>> block(out + r0 * m + c0, rn, cn, Eigen::OuterStride<>(m));
-            if (contiguous)
-                block.noalias() = x_.middleRows(ids[0] + r0, rn) * x_.middleRows(c0, cn).transpose();
-            else
-                block.noalias() = gathered.middleRows(r0, rn) * x_.middleRows(c0, cn).transpose();
-            for (Eigen::Index a = 0; a < rn; ++a) {
+            const Eigen::Index r0 = (t / col_tiles) * tile_rows, ct = t % col_tiles, c0 = ct * tile_cols;
+            const Eigen::Index rn = std::min(tile_rows, padded - r0);
+            const Eigen::Index cn = ct + 1 == col_tiles ? m - c0 : tile_cols;
+            RowMatrix<Scalar> gram(rn, cn);
+            gram.noalias() = lhs.middleRows(r0, rn) * x_.middleRows(c0, cn).transpose();
+            const Eigen::Index live = std::min(rn, r - r0);
+            for (Eigen::Index a = 0; a < live; ++a) {
                 const Eigen::Index i = ids[r0 + a];
-                Scalar* row = block.row(a).data();
-                for (Eigen::Index b = 0; b < cn; ++b) row[b] = finish(i, c0 + b, row[b]);
+                Scalar* row = out + (r0 + a) * m + c0;
+                const Scalar* g = gram.row(a).data();
+                for (Eigen::Index b = 0; b < cn; ++b) row[b] = finish(i, c0 + b, g[b]);
             }
         }
     }
