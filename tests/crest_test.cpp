@@ -14,6 +14,10 @@
 
 #include "test_support.hpp"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 using namespace coreset;
 using coreset_test::message_is;
 
@@ -263,6 +267,71 @@ TEST_CASE("crest: a subset smaller than m gives a coreset of its own size", "[cr
         CHECK(got == want);
         // Every row is its own cluster: raw weights 1, hence mean-1 weights 1.
         CHECK(crest.coresets()[p].weights.isApprox(Eigen::VectorXd::Ones(10)));
+    }
+}
+
+TEST_CASE("crest: a class of identical rows is represented by one row standing for all", "[crest]") {
+    // At a zero initialisation p - onehot(y) is the same row for every example of a class: every
+    // distance is 0 and the engine alone would pick nothing.
+    const IndexVector y = sized_labels({50, 50});
+    CrestOptions o = small_options();
+    o.subset_fraction = 0.2;  // s = 10
+    Crest crest(y, o);
+    const CrestCandidates cand = crest.candidates();
+    Eigen::MatrixXd g = coreset_test::gaussian<double>(cand.size(), 2, 8);
+    for (Index j = 0; j < cand.size(); ++j)
+        if (y[cand.indices[static_cast<std::size_t>(j)]] == 0) g.row(j) << 0.5, -0.5;
+    crest.select(g, Eigen::VectorXd::Ones(cand.size()));
+    // Raw weights sum to the subset sizes (3 x 20 = 60); the class-0 row stands for its 10 rows.
+    Index count = 0;
+    for (const auto& b : crest.coresets()) count += b.size();
+    const double to_raw = 60.0 / static_cast<double>(count);
+    for (const auto& b : crest.coresets()) {
+        Index class0 = 0;
+        for (Index j = 0; j < b.size(); ++j)
+            if (y[b.indices[static_cast<std::size_t>(j)]] == 0) {
+                ++class0;
+                CHECK_THAT(b.weights[j] * to_raw, Catch::Matchers::WithinRel(10.0, 1e-12));
+            }
+        CHECK(class0 == 1);
+        CHECK(b.size() == 5);  // 1 + the 4 rows class 1 gets from the Equal split of m = 8
+    }
+}
+
+TEST_CASE("crest: lazy and stochastic rounds do not depend on the thread count", "[crest]") {
+    const IndexVector y = sized_labels({200, 150, 100});
+    for (Greedy greedy : {Greedy::Lazy, Greedy::Stochastic}) {
+        auto run = [&](int threads) {
+#ifdef _OPENMP
+            const int before = omp_get_max_threads();
+            omp_set_num_threads(threads);
+#else
+            (void)threads;
+#endif
+            CrestOptions o = small_options();
+            o.greedy = greedy;
+            o.initial_coresets = 6;
+            o.seed = 5;
+            Crest crest(y, o);
+            std::vector<std::vector<Index>> picks;
+            std::vector<Eigen::VectorXd> weights;
+            for (int round = 0; round < 2; ++round) {
+                const CrestCandidates cand = crest.candidates();
+                crest.select(coreset_test::blobs<float>(cand.size(), 3, 6, 0.7, 3 + round),
+                             Eigen::VectorXf::Ones(cand.size()));
+                for (const auto& b : crest.coresets()) {
+                    picks.push_back(b.indices);
+                    weights.push_back(b.weights);
+                }
+            }
+#ifdef _OPENMP
+            omp_set_num_threads(before);
+#endif
+            return std::make_pair(picks, weights);
+        };
+        const auto one = run(1), two = run(2);
+        CHECK(one.first == two.first);
+        CHECK(one.second == two.second);
     }
 }
 
@@ -742,6 +811,17 @@ TEST_CASE("crest: bad arguments name the call, the parameter and the value", "[c
     nan_loss[5] = std::numeric_limits<double>::quiet_NaN();
     REQUIRE_THROWS_MATCHES(crest.select(g, nan_loss), std::invalid_argument,
                            message_is("Crest::select(): candidate_losses must be finite (got nan at index 5)"));
+    {
+        CrestOptions cosine = small_options();
+        cosine.metric = Metric::Cosine;
+        Crest c(y, cosine);
+        const CrestCandidates cc = c.candidates();
+        Eigen::MatrixXd zero_row = coreset_test::gaussian<double>(cc.size(), 2, 4);
+        zero_row.row(7).setZero();
+        REQUIRE_THROWS_MATCHES(c.select(zero_row, l), std::invalid_argument,
+                               message_is("Crest::select(): candidate_gradients must have no zero row under "
+                                          "Metric::Cosine (got a zero row at index 7)"));
+    }
     Eigen::MatrixXf inf_grad = g.cast<float>();
     inf_grad(3, 1) = std::numeric_limits<float>::infinity();
     REQUIRE_THROWS_MATCHES(crest.select(inf_grad, l), std::invalid_argument,

@@ -226,10 +226,16 @@ public:
         return out;
     }
 
-    /// Selects one mini-batch coreset from each pending random subset (facility location per
-    /// class, the shared engine: Craig(options.engine()).select(rows, labels, min(m, |V_p|))), with
-    /// weights = cluster sizes normalised to mean 1 over the round's coresets, and records the
-    /// candidates' losses. Every `drop_interval`-th round then drops learned examples.
+    /// Selects one mini-batch coreset from each pending random subset, with weights = cluster
+    /// sizes normalised to mean 1 over the round's coresets, and records the candidates' losses.
+    /// Every `drop_interval`-th round then drops learned examples.
+    ///
+    /// Per subset V_p: min(m, |V_p|) rows split over its classes by `class_budget`, facility
+    /// location per class with the shared engine (the picks of
+    /// `Craig(options.engine()).select(rows, labels, budget)`); subsets run in parallel under
+    /// OpenMP, with the same result for any thread count. A class of identical rows gets one row
+    /// standing for all; a coreset can have fewer than m rows when its subset has fewer distinct
+    /// rows. The raw weights of V_p sum to |V_p| (less when m < number of classes).
     /// \param candidate_gradients R x d, row j = last-layer gradient proxy of candidate j
     ///        (R = candidates().size(), candidate order), finite.
     /// \param candidate_losses length R, the candidates' current losses, finite.
@@ -256,6 +262,9 @@ public:
         detail::check_finite(candidate_gradients, where, "candidate_gradients");
         detail::check_finite(candidate_losses, where, "candidate_losses");
 
+        if (options_.metric == Metric::Cosine)
+            detail::check_no_zero_row(candidate_gradients, where, "candidate_gradients");
+
         // Everything below builds new state in locals; the members change only at the end.
         const Eigen::Ref<const detail::RowMatrix<Scalar>> g_ref = candidate_gradients.derived();
         std::vector<Coreset<Scalar>> parts(pending_.subsets.size());
@@ -264,20 +273,13 @@ public:
             offsets[p + 1] = offsets[p] + static_cast<Eigen::Index>(pending_.subsets[p].size());
         const auto P = static_cast<std::ptrdiff_t>(pending_.subsets.size());
         std::exception_ptr error;
+        // Subsets in parallel, the classes of a subset serially (their ground sets are small).
         CORESET_OMP(omp parallel for schedule(dynamic, 1) if (P > 1))
         for (std::ptrdiff_t p = 0; p < P; ++p) {
             try {
                 const auto pu = static_cast<std::size_t>(p);
-                const auto& subset = pending_.subsets[pu];
-                const auto size = static_cast<Eigen::Index>(subset.size());
-                Eigen::Matrix<Eigen::Index, Eigen::Dynamic, 1> sub_labels(size);
-                for (Eigen::Index j = 0; j < size; ++j)
-                    sub_labels[j] = labels_[static_cast<std::size_t>(subset[static_cast<std::size_t>(j)])];
-                CraigOptions engine = options_.engine();
-                engine.seed = subset_seed(selections_, static_cast<std::uint64_t>(p));
-                const Eigen::Index budget = std::min(options_.batch_size, size);
-                parts[pu] = Craig(engine).select(g_ref.middleRows(offsets[pu], size), sub_labels, budget);
-                represent_flat_classes(subset, budget, parts[pu]);
+                parts[pu] = select_subset(g_ref.middleRows(offsets[pu], offsets[pu + 1] - offsets[pu]),
+                                          pending_.subsets[pu], static_cast<std::uint64_t>(p));
             } catch (...) {
                 CORESET_OMP(omp critical(coreset_crest_select_error))
                 if (!error) error = std::current_exception();
@@ -513,34 +515,38 @@ private:
         return copy.reshaped();
     }
 
-    // The engine makes no pick in a ground set whose rows are all identical (every distance is 0,
-    // e.g. p - onehot(y) of one class at a zero initialisation). Such a class, when its budget is
-    // positive, is represented by its first row with weight = its size, as one pick would be.
-    // `subset` is ordered class by class.
-    template <class Scalar>
-    void represent_flat_classes(const std::vector<Eigen::Index>& subset, Eigen::Index budget,
-                                Coreset<Scalar>& part) const {
-        std::vector<Eigen::Index> starts, sizes;
-        for (std::size_t j = 0; j < subset.size(); ++j) {
-            if (j == 0 || label(subset[j]) != label(subset[j - 1])) {
-                starts.push_back(static_cast<Eigen::Index>(j));
-                sizes.push_back(0);
-            }
-            ++sizes.back();
-        }
-        std::vector<char> picked(subset.size(), 0);
-        for (Eigen::Index local : part.indices) picked[static_cast<std::size_t>(local)] = 1;
-        const std::vector<Eigen::Index> budgets = detail::split_budget(sizes, budget, options_.class_budget);
-        for (std::size_t c = 0; c < starts.size(); ++c) {
-            if (budgets[c] == 0) continue;
-            const auto lo = static_cast<std::size_t>(starts[c]), hi = lo + static_cast<std::size_t>(sizes[c]);
-            if (std::any_of(picked.begin() + static_cast<std::ptrdiff_t>(lo),
-                            picked.begin() + static_cast<std::ptrdiff_t>(hi), [](char v) { return v != 0; }))
-                continue;
-            part.indices.push_back(starts[c]);
-            part.weights.conservativeResize(part.weights.size() + 1);
-            part.weights[part.weights.size() - 1] = static_cast<Scalar>(sizes[c]);
-        }
+    // One mini-batch coreset of min(m, |V_p|) rows of one random subset: the budget split over the
+    // subset's classes by ClassBudget, facility location per class (the shared engine, exactly what
+    // Craig(options.engine()).select(rows, labels, budget) computes), local row indices.
+    template <class Derived>
+    Coreset<typename Derived::Scalar> select_subset(const Eigen::MatrixBase<Derived>& rows,
+                                                    const std::vector<Eigen::Index>& subset,
+                                                    std::uint64_t p) const {
+        using Scalar = typename Derived::Scalar;
+        const auto size = static_cast<Eigen::Index>(subset.size());
+        std::vector<std::vector<Eigen::Index>> groups(pools_.size());
+        for (Eigen::Index j = 0; j < size; ++j) groups[static_cast<std::size_t>(label(subset[static_cast<std::size_t>(j)]))].push_back(j);
+        std::vector<Eigen::Index> sizes;
+        for (const auto& g : groups) sizes.push_back(static_cast<Eigen::Index>(g.size()));
+        const auto budgets = detail::split_budget(sizes, std::min(options_.batch_size, size), options_.class_budget);
+        CraigOptions craig = options_.engine();
+        craig.seed = subset_seed(selections_, p);
+        const FacilityLocationOptions engine = craig.engine();
+        return detail::per_class<Scalar>(
+            rows, groups, budgets, false,
+            [&](const detail::RowMatrix<Scalar>& class_rows, Eigen::Index k, std::size_t) {
+                Coreset<Scalar> c = facility_location(class_rows, k, engine);
+                if (c.size() == 0) {
+                    // The engine picks nothing when all rows are identical (every distance is 0,
+                    // e.g. p - onehot(y) of one class at a zero initialisation); one row stands
+                    // for all of them, as a single pick would.
+                    c.indices.push_back(0);
+                    c.weights = detail::Vector<Scalar>::Constant(1, static_cast<Scalar>(class_rows.rows()));
+                    c.objective.push_back(0.0);
+                }
+                return c;
+            },
+            detail::ObjectiveMerge::Cumulative);
     }
 
     Eigen::Index label(Eigen::Index i) const noexcept { return labels_[static_cast<std::size_t>(i)]; }
