@@ -84,10 +84,12 @@ void BM_Crest_Round(benchmark::State& state) {
     state.counters["r"] = static_cast<double>(crest.per_class_size() * kClasses);
     state.counters["m"] = static_cast<double>(kBatch);
     state.counters["candidate_rows"] = static_cast<double>(P * crest.per_class_size() * kClasses);
-    state.counters["us_per_round"] = benchmark::Counter(
-        static_cast<double>(state.iterations()) * 1e-6, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-    state.counters["us_per_batch"] = benchmark::Counter(static_cast<double>(state.iterations() * P) * 1e-6,
-                                                        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["us_per_round"] =
+        benchmark::Counter(static_cast<double>(state.iterations()) * 1e-6,
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["us_per_batch"] =
+        benchmark::Counter(static_cast<double>(state.iterations() * P) * 1e-6,
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void BM_Crest_Step(benchmark::State& state) {
@@ -98,7 +100,8 @@ void BM_Crest_Step(benchmark::State& state) {
     coreset::Crest crest(x.labels, options);
     const coreset::CrestCandidates cand = crest.candidates();
     Matrix rows(cand.size(), x.gradients.cols());
-    for (Eigen::Index j = 0; j < cand.size(); ++j) rows.row(j) = x.gradients.row(cand.indices[static_cast<std::size_t>(j)]);
+    for (Eigen::Index j = 0; j < cand.size(); ++j)
+        rows.row(j) = x.gradients.row(cand.indices[static_cast<std::size_t>(j)]);
     crest.select(rows, Eigen::VectorXf::Ones(cand.size()));
     crest.begin_region(1.0, Eigen::VectorXf::Constant(D, 0.01f), Eigen::VectorXf::Constant(D, 1.0f));
     const Eigen::VectorXf delta = Eigen::VectorXf::Constant(D, 1e-7f);
@@ -126,9 +129,19 @@ void BM_Craig_Full(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_Crest_Round)->DenseRange(5, 25, 5)->ArgNames({"P"})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Crest_Round)
+    ->DenseRange(5, 25, 5)
+    ->ArgNames({"P"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Crest_Step)->Arg(7850)->ArgNames({"D"})->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_Craig_Full)->Arg(128)->Arg(640)->Arg(3200)->ArgNames({"budget"})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Craig_Full)
+    ->Arg(128)
+    ->Arg(640)
+    ->Arg(3200)
+    ->ArgNames({"budget"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);

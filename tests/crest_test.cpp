@@ -102,32 +102,42 @@ TEST_CASE("crest: every option out of range is named", "[crest]") {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.batch_size = 0; }).validate(), std::invalid_argument,
                            message_is(w + "batch_size must satisfy batch_size >= 1 (got 0)"));
-    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.subset_fraction = 0; }).validate(), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.subset_fraction = 0; }).validate(),
+                           std::invalid_argument,
                            message_is(w + "subset_fraction must satisfy 0 < subset_fraction <= 1 (got 0)"));
-    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.subset_fraction = 1.5; }).validate(), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.subset_fraction = 1.5; }).validate(),
+                           std::invalid_argument,
                            message_is(w + "subset_fraction must satisfy 0 < subset_fraction <= 1 (got 1.5)"));
-    REQUIRE_THROWS_MATCHES(bad([&](CrestOptions& o) { o.subset_fraction = nan; }).validate(), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(bad([&](CrestOptions& o) { o.subset_fraction = nan; }).validate(),
+                           std::invalid_argument,
                            message_is(w + "subset_fraction must satisfy 0 < subset_fraction <= 1 (got nan)"));
-    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.initial_coresets = 0; }).validate(), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.initial_coresets = 0; }).validate(),
+                           std::invalid_argument,
                            message_is(w + "initial_coresets must satisfy initial_coresets >= 1 (got 0)"));
-    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.max_coresets = 4; }).validate(), std::invalid_argument,
-                           message_is(w + "max_coresets must satisfy max_coresets >= initial_coresets (got 4)"));
-    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.batch_num_mul = 0; }).validate(), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(
+        bad([](CrestOptions& o) { o.max_coresets = 4; }).validate(), std::invalid_argument,
+        message_is(w + "max_coresets must satisfy max_coresets >= initial_coresets (got 4)"));
+    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.batch_num_mul = 0; }).validate(),
+                           std::invalid_argument,
                            message_is(w + "batch_num_mul must satisfy 0 < batch_num_mul < inf (got 0)"));
-    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.interval_mul = -1; }).validate(), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.interval_mul = -1; }).validate(),
+                           std::invalid_argument,
                            message_is(w + "interval_mul must satisfy 0 < interval_mul < inf (got -1)"));
-    REQUIRE_THROWS_MATCHES(bad([&](CrestOptions& o) { o.interval_mul = nan; }).validate(), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(bad([&](CrestOptions& o) { o.interval_mul = nan; }).validate(),
+                           std::invalid_argument,
                            message_is(w + "interval_mul must satisfy 0 < interval_mul < inf (got nan)"));
     REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.tau = -0.1; }).validate(), std::invalid_argument,
                            message_is(w + "tau must satisfy 0 <= tau < inf (got -0.10000000000000001)"));
     REQUIRE_THROWS_MATCHES(bad([&](CrestOptions& o) { o.alpha = nan; }).validate(), std::invalid_argument,
                            message_is(w + "alpha must satisfy 0 <= alpha < inf (got nan)"));
-    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.drop_interval = 0; }).validate(), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.drop_interval = 0; }).validate(),
+                           std::invalid_argument,
                            message_is(w + "drop_interval must satisfy drop_interval >= 1 (got 0)"));
     REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.watch_window = 0; }).validate(), std::invalid_argument,
                            message_is(w + "watch_window must satisfy watch_window >= 1 (got 0)"));
-    REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.min_pool_fraction = 1.25; }).validate(), std::invalid_argument,
-                           message_is(w + "min_pool_fraction must satisfy 0 <= min_pool_fraction <= 1 (got 1.25)"));
+    REQUIRE_THROWS_MATCHES(
+        bad([](CrestOptions& o) { o.min_pool_fraction = 1.25; }).validate(), std::invalid_argument,
+        message_is(w + "min_pool_fraction must satisfy 0 <= min_pool_fraction <= 1 (got 1.25)"));
     REQUIRE_THROWS_MATCHES(bad([](CrestOptions& o) { o.epsilon = 1; }).validate(), std::invalid_argument,
                            message_is(w + "epsilon must satisfy 0 < epsilon < 1 (got 1)"));
     // The constructor validates.
@@ -206,8 +216,8 @@ TEST_CASE("crest: candidates are per-class draws from the active pool", "[crest]
     }
 }
 
-TEMPLATE_TEST_CASE("crest: each coreset is the shared engine's pick on its subset, weights mean 1", "[crest]", float,
-                   double) {
+TEMPLATE_TEST_CASE("crest: each coreset is the shared engine's pick on its subset, weights mean 1", "[crest]",
+                   float, double) {
     const IndexVector y = sized_labels({120, 80, 60});
     CrestOptions o = small_options();
     o.batch_size = 12;
@@ -237,7 +247,8 @@ TEMPLATE_TEST_CASE("crest: each coreset is the shared engine's pick on its subse
                       subset[static_cast<std::size_t>(expected.indices[static_cast<std::size_t>(j)])]);
                 raw.push_back(static_cast<double>(expected.weights[j]));
             }
-            CHECK_THAT(static_cast<double>(expected.weights.sum()), Catch::Matchers::WithinAbs(double(size), 1e-9));
+            CHECK_THAT(static_cast<double>(expected.weights.sum()),
+                       Catch::Matchers::WithinAbs(double(size), 1e-9));
             total += batches[p].weights.sum();
             count += batches[p].size();
             offset += size;
@@ -340,7 +351,8 @@ TEST_CASE("crest: next_batch cycles through all coresets of the round", "[crest]
     CrestOptions o = small_options();
     o.initial_coresets = 5;
     Crest crest(y, o);
-    REQUIRE_THROWS_MATCHES(crest.next_batch(), std::logic_error, message_is("Crest::next_batch(): call select() first"));
+    REQUIRE_THROWS_MATCHES(crest.next_batch(), std::logic_error,
+                           message_is("Crest::next_batch(): call select() first"));
     const CrestCandidates cand = crest.candidates();
     crest.select(coreset_test::gaussian<float>(cand.size(), 3, 2), Eigen::VectorXf::Ones(cand.size()));
     for (int cycle = 0; cycle < 3; ++cycle)
@@ -380,7 +392,8 @@ TEST_CASE("crest: the same seed gives the same rounds, another seed other rounds
         std::vector<std::vector<Index>> out;
         for (int round = 0; round < 3; ++round) {
             const CrestCandidates cand = crest.candidates();
-            crest.select(coreset_test::gaussian<double>(cand.size(), 4, 7 + round), Eigen::VectorXd::Ones(cand.size()));
+            crest.select(coreset_test::gaussian<double>(cand.size(), 4, 7 + round),
+                         Eigen::VectorXd::Ones(cand.size()));
             out.push_back(cand.indices);
             for (const auto& b : crest.coresets()) out.push_back(b.indices);
         }
@@ -406,7 +419,7 @@ TEST_CASE("crest: T1 and P follow the curvature norms; should_check every T1 ste
         crest.select(coreset_test::gaussian<double>(cand.size(), 2, 9), Eigen::VectorXd::Ones(cand.size()));
         return cand;
     };
-    CHECK(round().subsets.size() == 3);  // initial_coresets
+    CHECK(round().subsets.size() == 3);             // initial_coresets
     Eigen::Vector4d g(1, 2, 3, 4), h0(3, 0, 4, 0);  // ||h_0|| = 5
     crest.begin_region(2.0, g, h0);
     // First region: T1 = ceil(1.5 * 5 / 5) = 2, P = min(ceil(2 * 2), 7) = 4.
@@ -443,7 +456,8 @@ TEST_CASE("crest: T1 and P follow the curvature norms; should_check every T1 ste
     CHECK(crest.should_check());
 }
 
-TEST_CASE("crest: model_loss is L0 + g'delta + delta' diag(h) delta / 2 over the accumulated steps", "[crest]") {
+TEST_CASE("crest: model_loss is L0 + g'delta + delta' diag(h) delta / 2 over the accumulated steps",
+          "[crest]") {
     const IndexVector y = sized_labels({20, 20});
     Crest crest(y, small_options());
     const CrestCandidates cand = crest.candidates();
@@ -460,7 +474,8 @@ TEST_CASE("crest: model_loss is L0 + g'delta + delta' diag(h) delta / 2 over the
     crest.record_update(d1);
     crest.record_update(d2);
     const Eigen::Matrix<double, 2, 3> delta = d1.cast<double>() + d2.cast<double>();
-    const double expected = 5.0 + (g.array() * delta.array()).sum() + 0.5 * (h.array() * delta.array().square()).sum();
+    const double expected =
+        5.0 + (g.array() * delta.array()).sum() + 0.5 * (h.array() * delta.array().square()).sum();
     CHECK_THAT(crest.model_loss(), Catch::Matchers::WithinRel(expected, 1e-14));
     CHECK(crest.stats().steps == 2);
     // Row-major storage is flattened in the same (column) order.
@@ -481,7 +496,7 @@ TEST_CASE("crest: rho and the re-selection rule |L - F| > tau L", "[crest]") {
     const CrestCandidates cand = crest.candidates();
     crest.select(coreset_test::gaussian<double>(cand.size(), 2, 9), Eigen::VectorXd::Ones(cand.size()));
     crest.begin_region(1.0, Eigen::Vector2d(0, 0), Eigen::Vector2d(1, 1));  // F = 1 + |delta|^2 / 2
-    CHECK_FALSE(crest.check(1.1));                                       // gap 0.1 <= 0.11
+    CHECK_FALSE(crest.check(1.1));                                          // gap 0.1 <= 0.11
     CHECK_THAT(crest.stats().last_rho, Catch::Matchers::WithinRel(0.1 / 1.1, 1e-12));
     CHECK_FALSE(crest.check(0.95));
     CHECK(crest.check(0.9));  // gap 0.1 > 0.09
@@ -505,8 +520,8 @@ TEST_CASE("crest: rho and the re-selection rule |L - F| > tau L", "[crest]") {
     CHECK(std::isinf(crest.stats().last_rho));
 }
 
-TEMPLATE_TEST_CASE("crest: on a diagonal least-squares loss the model is exact and never re-selects", "[crest]",
-                   float, double) {
+TEMPLATE_TEST_CASE("crest: on a diagonal least-squares loss the model is exact and never re-selects",
+                   "[crest]", float, double) {
     // l_i(w) = 1/2 sum_k a_k (w_k - c_ik)^2: the mean over any set is a diagonal quadratic whose
     // gradient and Hessian diagonal (a) are exact, so F(delta) = L(w0 + delta) for every delta.
     const Index n = 600, D = 6;
@@ -536,7 +551,10 @@ TEMPLATE_TEST_CASE("crest: on a diagonal least-squares loss the model is exact a
         Eigen::Matrix<TestType, Eigen::Dynamic, 1> losses(cand.size());
         for (Index j = 0; j < cand.size(); ++j) {
             const Index i = cand.indices[static_cast<std::size_t>(j)];
-            proxies.row(j) = (a.array() * (w - c.row(i).transpose()).array()).matrix().transpose().template cast<TestType>();
+            proxies.row(j) = (a.array() * (w - c.row(i).transpose()).array())
+                                 .matrix()
+                                 .transpose()
+                                 .template cast<TestType>();
             losses[j] = static_cast<TestType>(loss_on(w, {i}));
         }
         crest.select(proxies, losses);
@@ -576,7 +594,9 @@ TEST_CASE("crest: multinomial logistic regression re-selects less often as train
                 z(static_cast<Index>(r), k) = theta[k] + theta.segment(C + k * E, E).dot(x.row(rows[r]));
         return z;
     };
-    auto loss_on = [&](const std::vector<Index>& rows) { return cross_entropy(scores(rows), labels_of(y, rows)).mean(); };
+    auto loss_on = [&](const std::vector<Index>& rows) {
+        return cross_entropy(scores(rows), labels_of(y, rows)).mean();
+    };
 
     CrestOptions o;
     o.batch_size = 16;
@@ -607,7 +627,8 @@ TEST_CASE("crest: multinomial logistic regression re-selects less often as train
         const CrestBatch b = crest.next_batch();
         const Matrix<double> z = scores(b.indices), xb = rows_of(x, b.indices);
         const Matrix<double> gb = last_layer_gradients(z, labels_of(y, b.indices), xb);
-        const Eigen::VectorXd delta = -0.5 * (b.weights.transpose() * gb).transpose() / static_cast<double>(b.size());
+        const Eigen::VectorXd delta =
+            -0.5 * (b.weights.transpose() * gb).transpose() / static_cast<double>(b.size());
         theta += delta;
         crest.record_update(delta);
         if (crest.should_check() && crest.check(loss_on(crest.check_indices()))) {
@@ -619,8 +640,10 @@ TEST_CASE("crest: multinomial logistic regression re-selects less often as train
             last_interval = crest.stats().interval;
         }
     }
-    const auto first = std::count_if(reselected_at.begin(), reselected_at.end(), [&](int s) { return s <= steps / 3; });
-    const auto last = std::count_if(reselected_at.begin(), reselected_at.end(), [&](int s) { return s > 2 * steps / 3; });
+    const auto first =
+        std::count_if(reselected_at.begin(), reselected_at.end(), [&](int s) { return s <= steps / 3; });
+    const auto last =
+        std::count_if(reselected_at.begin(), reselected_at.end(), [&](int s) { return s > 2 * steps / 3; });
     INFO("re-selections: " << reselected_at.size() << ", first third " << first << ", last third " << last
                            << ", final T1 " << last_interval << ", final loss " << loss_on(crest.active()));
     CHECK(reselected_at.size() >= 5);
@@ -669,7 +692,8 @@ TEST_CASE("crest: drops follow a ring of the last watch_window losses", "[crest]
                 r.push_back(kv.second);
                 if (static_cast<Index>(r.size()) > W) r.pop_front();
             }
-            crest.select(coreset_test::gaussian<double>(cand.size(), 2, static_cast<std::uint64_t>(round)), losses);
+            crest.select(coreset_test::gaussian<double>(cand.size(), 2, static_cast<std::uint64_t>(round)),
+                         losses);
             if (round % 2 == 0) {
                 // Learned: a full ring below alpha. Class guard: at most |active_c| - s leave a
                 // class, the smallest last loss first (ties: lower index).
@@ -718,12 +742,8 @@ TEST_CASE("crest: the class and pool guards hold and dropped examples never reap
     o.alpha = 1e9;  // every recorded example counts as learned
     o.watch_window = 1;
     o.drop_interval = 1;
-    SECTION("the pool guard binds at ceil(0.55 n) = 55") {
-        o.min_pool_fraction = 0.55;
-    }
-    SECTION("the class guards bind: 60 + 30 + 10 - 3 * 10 = 70 may go") {
-        o.min_pool_fraction = 0.0;
-    }
+    SECTION("the pool guard binds at ceil(0.55 n) = 55") { o.min_pool_fraction = 0.55; }
+    SECTION("the class guards bind: 60 + 30 + 10 - 3 * 10 = 70 may go") { o.min_pool_fraction = 0.0; }
     Crest crest(y, o);
     std::set<Index> gone;
     for (int round = 0; round < 15; ++round) {
@@ -772,8 +792,8 @@ TEST_CASE("crest: calls out of order are logic errors naming the call", "[crest]
     const IndexVector y = sized_labels({20, 20});
     Crest crest(y, small_options());
     const Eigen::VectorXd v = Eigen::VectorXd::Ones(3);
-    REQUIRE_THROWS_MATCHES(crest.select(Eigen::MatrixXd::Ones(6, 2), Eigen::VectorXd::Ones(6)), std::logic_error,
-                           message_is("Crest::select(): call candidates() first"));
+    REQUIRE_THROWS_MATCHES(crest.select(Eigen::MatrixXd::Ones(6, 2), Eigen::VectorXd::Ones(6)),
+                           std::logic_error, message_is("Crest::select(): call candidates() first"));
     REQUIRE_THROWS_MATCHES(crest.begin_region(1.0, v, v), std::logic_error,
                            message_is("Crest::begin_region(): call select() first"));
     REQUIRE_THROWS_MATCHES(crest.record_update(v), std::logic_error,
@@ -785,9 +805,9 @@ TEST_CASE("crest: calls out of order are logic errors naming the call", "[crest]
     const CrestCandidates cand = crest.candidates();
     crest.select(coreset_test::gaussian<double>(cand.size(), 2, 1), Eigen::VectorXd::Ones(cand.size()));
     // The candidates were consumed.
-    REQUIRE_THROWS_MATCHES(crest.select(coreset_test::gaussian<double>(cand.size(), 2, 1),
-                                        Eigen::VectorXd::Ones(cand.size())),
-                           std::logic_error, message_is("Crest::select(): call candidates() first"));
+    REQUIRE_THROWS_MATCHES(
+        crest.select(coreset_test::gaussian<double>(cand.size(), 2, 1), Eigen::VectorXd::Ones(cand.size())),
+        std::logic_error, message_is("Crest::select(): call candidates() first"));
     REQUIRE_NOTHROW(crest.begin_region(1.0, v, v));
     REQUIRE_NOTHROW(crest.record_update(v));
 }
@@ -802,15 +822,17 @@ TEST_CASE("crest: bad arguments name the call, the parameter and the value", "[c
     REQUIRE_THROWS_MATCHES(crest.select(g.topRows(11), l), std::invalid_argument,
                            message_is("Crest::select(): candidate_gradients must have one row per candidate "
                                       "(got 11 rows for 12 candidates)"));
-    REQUIRE_THROWS_MATCHES(crest.select(Eigen::MatrixXd(12, 0), l), std::invalid_argument,
-                           message_is("Crest::select(): candidate_gradients must have at least one column (got 0)"));
+    REQUIRE_THROWS_MATCHES(
+        crest.select(Eigen::MatrixXd(12, 0), l), std::invalid_argument,
+        message_is("Crest::select(): candidate_gradients must have at least one column (got 0)"));
     REQUIRE_THROWS_MATCHES(crest.select(g, l.head(13 - 2)), std::invalid_argument,
                            message_is("Crest::select(): candidate_losses must have one entry per candidate "
                                       "(got 11 entries for 12 candidates)"));
     Eigen::VectorXd nan_loss = l;
     nan_loss[5] = std::numeric_limits<double>::quiet_NaN();
-    REQUIRE_THROWS_MATCHES(crest.select(g, nan_loss), std::invalid_argument,
-                           message_is("Crest::select(): candidate_losses must be finite (got nan at index 5)"));
+    REQUIRE_THROWS_MATCHES(
+        crest.select(g, nan_loss), std::invalid_argument,
+        message_is("Crest::select(): candidate_losses must be finite (got nan at index 5)"));
     {
         CrestOptions cosine = small_options();
         cosine.metric = Metric::Cosine;
@@ -824,8 +846,9 @@ TEST_CASE("crest: bad arguments name the call, the parameter and the value", "[c
     }
     Eigen::MatrixXf inf_grad = g.cast<float>();
     inf_grad(3, 1) = std::numeric_limits<float>::infinity();
-    REQUIRE_THROWS_MATCHES(crest.select(inf_grad, l), std::invalid_argument,
-                           message_is("Crest::select(): candidate_gradients must be finite (got inf at row 3, column 1)"));
+    REQUIRE_THROWS_MATCHES(
+        crest.select(inf_grad, l), std::invalid_argument,
+        message_is("Crest::select(): candidate_gradients must be finite (got inf at row 3, column 1)"));
 
     // Strong guarantee: the rejected calls left the pending candidates as they were, so the
     // result equals that of a twin that never saw them.
@@ -839,35 +862,43 @@ TEST_CASE("crest: bad arguments name the call, the parameter and the value", "[c
     }
 
     const Eigen::Vector3d v(1, 2, 3);
-    REQUIRE_THROWS_MATCHES(crest.begin_region(std::numeric_limits<double>::quiet_NaN(), v, v), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(crest.begin_region(std::numeric_limits<double>::quiet_NaN(), v, v),
+                           std::invalid_argument,
                            message_is("Crest::begin_region(): loss0 must be finite and >= 0 (got nan)"));
     REQUIRE_THROWS_MATCHES(crest.begin_region(-1.0, v, v), std::invalid_argument,
                            message_is("Crest::begin_region(): loss0 must be finite and >= 0 (got -1)"));
-    REQUIRE_THROWS_MATCHES(crest.begin_region(1.0, Eigen::VectorXd(0), Eigen::VectorXd(0)), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(crest.begin_region(1.0, Eigen::VectorXd(0), Eigen::VectorXd(0)),
+                           std::invalid_argument,
                            message_is("Crest::begin_region(): gradient must not be empty (got size 0)"));
-    REQUIRE_THROWS_MATCHES(crest.begin_region(1.0, v, Eigen::Vector2d(1, 1)), std::invalid_argument,
-                           message_is("Crest::begin_region(): hessian_diag must have the length of gradient (got 2 for 3)"));
-    REQUIRE_THROWS_MATCHES(crest.begin_region(1.0, v, Eigen::Vector3d::Zero()), std::invalid_argument,
-                           message_is("Crest::begin_region(): hessian_diag must have a finite positive norm (got 0)"));
+    REQUIRE_THROWS_MATCHES(
+        crest.begin_region(1.0, v, Eigen::Vector2d(1, 1)), std::invalid_argument,
+        message_is("Crest::begin_region(): hessian_diag must have the length of gradient (got 2 for 3)"));
+    REQUIRE_THROWS_MATCHES(
+        crest.begin_region(1.0, v, Eigen::Vector3d::Zero()), std::invalid_argument,
+        message_is("Crest::begin_region(): hessian_diag must have a finite positive norm (got 0)"));
     Eigen::Vector3d bad = v;
     bad[1] = -std::numeric_limits<double>::infinity();
-    REQUIRE_THROWS_MATCHES(crest.begin_region(1.0, bad, v), std::invalid_argument,
-                           message_is("Crest::begin_region(): gradient must be finite (got -inf at index 1)"));
-    REQUIRE_THROWS_MATCHES(crest.begin_region(1.0, v, bad), std::invalid_argument,
-                           message_is("Crest::begin_region(): hessian_diag must be finite (got -inf at index 1)"));
+    REQUIRE_THROWS_MATCHES(
+        crest.begin_region(1.0, bad, v), std::invalid_argument,
+        message_is("Crest::begin_region(): gradient must be finite (got -inf at index 1)"));
+    REQUIRE_THROWS_MATCHES(
+        crest.begin_region(1.0, v, bad), std::invalid_argument,
+        message_is("Crest::begin_region(): hessian_diag must be finite (got -inf at index 1)"));
     CHECK_FALSE(crest.in_region());  // nothing was anchored by the rejected calls
 
     crest.begin_region(1.0, v, v);
-    REQUIRE_THROWS_MATCHES(crest.begin_region(1.0, Eigen::Vector4d::Ones(), Eigen::Vector4d::Ones()),
-                           std::invalid_argument,
-                           message_is("Crest::begin_region(): gradient must have the dimension of the first region "
-                                      "(got 4, expected 3)"));
-    REQUIRE_THROWS_MATCHES(crest.record_update(Eigen::Vector4d::Ones()), std::invalid_argument,
-                           message_is("Crest::record_update(): delta_w must have the dimension of begin_region()'s "
-                                      "gradient (got 4, expected 3)"));
-    REQUIRE_THROWS_MATCHES(crest.record_update(Eigen::Vector3d(0, std::numeric_limits<double>::quiet_NaN(), 0)),
-                           std::invalid_argument,
-                           message_is("Crest::record_update(): delta_w must be finite (got nan at index 1)"));
+    REQUIRE_THROWS_MATCHES(
+        crest.begin_region(1.0, Eigen::Vector4d::Ones(), Eigen::Vector4d::Ones()), std::invalid_argument,
+        message_is("Crest::begin_region(): gradient must have the dimension of the first region "
+                   "(got 4, expected 3)"));
+    REQUIRE_THROWS_MATCHES(
+        crest.record_update(Eigen::Vector4d::Ones()), std::invalid_argument,
+        message_is("Crest::record_update(): delta_w must have the dimension of begin_region()'s "
+                   "gradient (got 4, expected 3)"));
+    REQUIRE_THROWS_MATCHES(
+        crest.record_update(Eigen::Vector3d(0, std::numeric_limits<double>::quiet_NaN(), 0)),
+        std::invalid_argument,
+        message_is("Crest::record_update(): delta_w must be finite (got nan at index 1)"));
     CHECK(crest.stats().region_steps == 0);  // the rejected updates were not counted
     CHECK(crest.model_loss() == 1.0);
     REQUIRE_THROWS_MATCHES(crest.check(std::numeric_limits<double>::infinity()), std::invalid_argument,
@@ -928,8 +959,8 @@ TEST_CASE("crest: the trainer loop of docs/crest.md", "[crest]") {
         // 3. Train on the next weighted mini-batch coreset and report the parameter change.
         const coreset::CrestBatch batch = crest.next_batch();
         const Eigen::MatrixXd z = logits(batch.indices);
-        const Eigen::MatrixXd g = coreset::last_layer_gradients(z, gather(labels, batch.indices),
-                                                                gather(x, batch.indices));
+        const Eigen::MatrixXd g =
+            coreset::last_layer_gradients(z, gather(labels, batch.indices), gather(x, batch.indices));
         const Eigen::VectorXd delta = -lr * (g.transpose() * batch.weights) / double(batch.size());
         theta += delta;
         crest.record_update(delta);

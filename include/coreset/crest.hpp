@@ -150,7 +150,8 @@ struct CrestStats {
     Eigen::Index coresets = 0;      ///< P: random subsets the next candidates() draws.
     Eigen::Index pool_size = 0;     ///< Examples still active.
     Eigen::Index dropped = 0;       ///< Examples dropped as learned so far.
-    double last_rho = std::numeric_limits<double>::quiet_NaN();  ///< |L_true - L_model| / L_true at the last check.
+    double last_rho =
+        std::numeric_limits<double>::quiet_NaN();  ///< |L_true - L_model| / L_true at the last check.
     double last_true_loss = std::numeric_limits<double>::quiet_NaN();   ///< L_true at the last check.
     double last_model_loss = std::numeric_limits<double>::quiet_NaN();  ///< L_model at the last check.
 };
@@ -194,7 +195,8 @@ public:
         per_class_ = static_cast<Eigen::Index>(
             std::ceil(options_.subset_fraction * static_cast<double>(n_) / static_cast<double>(present)));
         per_class_ = std::max<Eigen::Index>(per_class_, 1);
-        min_pool_ = static_cast<Eigen::Index>(std::ceil(options_.min_pool_fraction * static_cast<double>(n_)));
+        min_pool_ =
+            static_cast<Eigen::Index>(std::ceil(options_.min_pool_fraction * static_cast<double>(n_)));
         active_.assign(static_cast<std::size_t>(n_), 1);
         pool_size_ = n_;
         streak_.assign(static_cast<std::size_t>(n_), 0);
@@ -245,15 +247,16 @@ public:
     void select(const Eigen::MatrixBase<DerivedG>& candidate_gradients,
                 const Eigen::MatrixBase<DerivedL>& candidate_losses) {
         using Scalar = typename DerivedG::Scalar;
-        static_assert(std::is_floating_point<Scalar>::value, "Crest::select(): gradients must be float or double");
+        static_assert(std::is_floating_point<Scalar>::value,
+                      "Crest::select(): gradients must be float or double");
         static_assert(std::is_floating_point<typename DerivedL::Scalar>::value,
                       "Crest::select(): losses must be float or double");
         const char* where = "Crest::select()";
         detail::require_state(has_pending_, where, "call candidates() first");
         const Eigen::Index R = pending_.size();
         detail::require(candidate_gradients.rows() == R, where,
-                        "candidate_gradients must have one row per candidate (got ", candidate_gradients.rows(),
-                        " rows for ", R, " candidates)");
+                        "candidate_gradients must have one row per candidate (got ",
+                        candidate_gradients.rows(), " rows for ", R, " candidates)");
         detail::require(candidate_gradients.cols() >= 1, where,
                         "candidate_gradients must have at least one column (got 0)");
         detail::require(candidate_losses.size() == R, where,
@@ -361,7 +364,8 @@ public:
                       const Eigen::MatrixBase<DerivedH>& hessian_diag) {
         const char* where = "Crest::begin_region()";
         detail::require_state(selections_ > 0, where, "call select() first");
-        detail::require(std::isfinite(loss0) && loss0 >= 0, where, "loss0 must be finite and >= 0 (got ", loss0, ")");
+        detail::require(std::isfinite(loss0) && loss0 >= 0, where, "loss0 must be finite and >= 0 (got ",
+                        loss0, ")");
         detail::require(gradient.size() >= 1, where, "gradient must not be empty (got size 0)");
         detail::require(hessian_diag.size() == gradient.size(), where,
                         "hessian_diag must have the length of gradient (got ", hessian_diag.size(), " for ",
@@ -403,8 +407,9 @@ public:
     void record_update(const Eigen::MatrixBase<Derived>& delta_w) {
         const char* where = "Crest::record_update()";
         detail::require_state(region_, where, "no active region: call begin_region() first");
-        detail::require(delta_w.size() == dim_, where, "delta_w must have the dimension of begin_region()'s gradient (got ",
-                        delta_w.size(), ", expected ", dim_, ")");
+        detail::require(delta_w.size() == dim_, where,
+                        "delta_w must have the dimension of begin_region()'s gradient (got ", delta_w.size(),
+                        ", expected ", dim_, ")");
         detail::check_finite(delta_w, where, "delta_w");
         delta_ += flatten(delta_w);
         ++region_steps_;
@@ -446,7 +451,8 @@ public:
                         "true_loss must be finite and >= 0 (got ", true_loss, ")");
         const double model = model_loss();
         const double gap = std::abs(true_loss - model);
-        stats_rho_ = true_loss > 0 ? gap / true_loss : (gap == 0 ? 0.0 : std::numeric_limits<double>::infinity());
+        stats_rho_ =
+            true_loss > 0 ? gap / true_loss : (gap == 0 ? 0.0 : std::numeric_limits<double>::infinity());
         stats_true_ = true_loss;
         stats_model_ = model;
         ++checks_;
@@ -525,10 +531,12 @@ private:
         using Scalar = typename Derived::Scalar;
         const auto size = static_cast<Eigen::Index>(subset.size());
         std::vector<std::vector<Eigen::Index>> groups(pools_.size());
-        for (Eigen::Index j = 0; j < size; ++j) groups[static_cast<std::size_t>(label(subset[static_cast<std::size_t>(j)]))].push_back(j);
+        for (Eigen::Index j = 0; j < size; ++j)
+            groups[static_cast<std::size_t>(label(subset[static_cast<std::size_t>(j)]))].push_back(j);
         std::vector<Eigen::Index> sizes;
         for (const auto& g : groups) sizes.push_back(static_cast<Eigen::Index>(g.size()));
-        const auto budgets = detail::split_budget(sizes, std::min(options_.batch_size, size), options_.class_budget);
+        const auto budgets =
+            detail::split_budget(sizes, std::min(options_.batch_size, size), options_.class_budget);
         CraigOptions craig = options_.engine();
         craig.seed = subset_seed(selections_, p);
         const FacilityLocationOptions engine = craig.engine();
@@ -562,10 +570,11 @@ private:
     // pool - min_pool; when a guard binds, the examples with the smallest last loss go first
     // (ties: lower index).
     void drop_learned() {
-        const auto window = static_cast<std::uint32_t>(std::min<Eigen::Index>(
-            options_.watch_window, std::numeric_limits<std::uint32_t>::max() - 1));
+        const auto window = static_cast<std::uint32_t>(
+            std::min<Eigen::Index>(options_.watch_window, std::numeric_limits<std::uint32_t>::max() - 1));
         auto lower = [&](Eigen::Index a, Eigen::Index b) {
-            const float la = last_loss_[static_cast<std::size_t>(a)], lb = last_loss_[static_cast<std::size_t>(b)];
+            const float la = last_loss_[static_cast<std::size_t>(a)],
+                        lb = last_loss_[static_cast<std::size_t>(b)];
             return la < lb || (la == lb && a < b);
         };
         std::vector<Eigen::Index> chosen;
