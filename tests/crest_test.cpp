@@ -406,7 +406,7 @@ TEST_CASE("crest: the same seed gives the same rounds, another seed other rounds
 // ---------------------------------------------------------------------------------------------
 // Quadratic model, check, T1 and P
 
-TEST_CASE("crest: T1 and P follow the curvature norms; should_check every T1 steps", "[crest]") {
+TEST_CASE("crest: T1 and P follow the curvature norms, should_check every T1 steps", "[crest]") {
     const IndexVector y = sized_labels({50, 50});
     CrestOptions o = small_options();
     o.interval_mul = 1.5;
