@@ -491,3 +491,37 @@ TEST_CASE("facility location: distances are symmetric, zero on the diagonal, exa
     }
     REQUIRE(worst < 1e-3);  // relative, even for points 0.01 apart in a cloud at distance ~30 from 0
 }
+
+TEMPLATE_TEST_CASE("facility location: tiled distances are exactly symmetric and mode-independent", "[facility_location]",
+                   float, double) {
+    // The greedy's exactness (lazy == naive, dense == blocked) needs d(i, j) == d(j, i) to the last
+    // bit and the same value whichever rows are computed together.
+    for (Eigen::Index d : {1, 11, 64, 300, 1500}) {
+        const Eigen::Index m = d > 100 ? 300 : 517;
+        const auto x = coreset_test::blobs<TestType>(m, d, 7, 1.0, static_cast<std::uint64_t>(d));
+        for (auto metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine}) {
+            detail::PairwiseDistances<TestType> dist(detail::RowMatrix<TestType>(x), metric, "test");
+            std::vector<TestType> all(static_cast<std::size_t>(m * m)), rows(static_cast<std::size_t>(m * m));
+            dist.compute_all(all.data(), true);
+            std::vector<Eigen::Index> ids(static_cast<std::size_t>(m));
+            std::iota(ids.begin(), ids.end(), Eigen::Index(0));
+            detail::Rng rng(static_cast<std::uint64_t>(d));
+            rng.shuffle(ids);  // rows in a scrambled order, in blocks of 37
+            for (Eigen::Index a = 0; a < m; a += 37) {
+                const Eigen::Index r = std::min<Eigen::Index>(37, m - a);
+                std::vector<TestType> block(static_cast<std::size_t>(r * m));
+                dist.compute(ids.data() + a, r, block.data(), true);
+                for (Eigen::Index t = 0; t < r; ++t)
+                    std::copy(block.begin() + t * m, block.begin() + (t + 1) * m,
+                              rows.begin() + ids[static_cast<std::size_t>(a + t)] * m);
+            }
+            INFO("d " << d << " metric " << metric);
+            REQUIRE(all == rows);
+            std::size_t asymmetric = 0;
+            for (Eigen::Index i = 0; i < m; ++i)
+                for (Eigen::Index j = 0; j < i; ++j)
+                    asymmetric += all[static_cast<std::size_t>(i * m + j)] != all[static_cast<std::size_t>(j * m + i)];
+            REQUIRE(asymmetric == 0);
+        }
+    }
+}

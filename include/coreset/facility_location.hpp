@@ -8,10 +8,11 @@
 /// \f$b_i = \min_{j \in S} \mathrm{dist}(i, j)\f$ (C while S is empty), the gain of a candidate e is
 /// \f$\sum_i m_i \max(0, b_i - \mathrm{dist}(i, e))\f$, and the greedy order does not depend on C.
 ///
-/// Exactness. Gains are accumulated as integers: every term is mapped to a 64-bit integer by a
-/// fixed monotone quantiser (scale \f$2^{62} / (C \sum_i m_i)\f$, positive terms rounded up to at
-/// least 1), so that a gain is the same number whether it is summed from scratch, kept up to date
-/// incrementally, or summed by several threads in any order. Hence Lazy returns exactly Naive's
+/// Exactness. Gains are sums of integers: every term \f$t = m_i (b_i - d_{ie}) > 0\f$ is mapped to
+/// the integer \f$\lfloor t \cdot q \rfloor + 1\f$ by a fixed monotone quantiser (q chosen so
+/// that a term is at most \f$2^{30}\f$, a resolution of \f$2^{-30} C\f$), and the integers are
+/// added in 64 bits. A gain is therefore the same number whether it is
+/// summed from scratch, kept up to date incrementally, or summed by several threads in any order. Hence Lazy returns exactly Naive's
 /// picks, Stochastic with a sample covering every row returns Naive's picks, and no result depends
 /// on the thread count. Monotone quantisation keeps diminishing returns exact, which lazy greedy
 /// relies on.
@@ -114,11 +115,11 @@ public:
                 raise(where, ": memory_budget_bytes must be at least ", minimum, " for this input (got ", budget,
                       ", m = ", m_, ")");
             // Rows per block: as many as fit, up to 1024, a multiple of 48 when possible (GEMM tiles
-            // are padded to 48 rows).
+            // are padded to whole tiles).
             std::size_t fit = 1;
             while (fit < 1024 && state + (fit + 1) * row + dist.scratch_bytes(static_cast<Eigen::Index>(fit + 1), max_threads()) <= budget)
                 ++fit;
-            const auto q = static_cast<std::size_t>(PairwiseDistances<Scalar>::row_quantum);
+            const auto q = static_cast<std::size_t>(PairwiseDistances<Scalar>::tile_rows);
             block_rows_ = static_cast<Eigen::Index>(fit >= q ? fit / q * q : fit);
         }
     }
@@ -180,7 +181,7 @@ public:
             }
         }
         // Weights: the mass of the rows each pick represents (ties went to the earliest pick).
-        std::vector<double> w(static_cast<std::size_t>(m_), 0.0);
+        std::vector<std::int64_t> w(static_cast<std::size_t>(m_), 0.0);
         for (Eigen::Index i = 0; i < m_; ++i) w[static_cast<std::size_t>(assign_[static_cast<std::size_t>(i)])] += mass(i);
         out.weights.resize(out.size());
         for (Eigen::Index t = 0; t < out.size(); ++t)
@@ -209,8 +210,11 @@ private:
         return !selected_[static_cast<std::size_t>(j)] && (picks_ == 0 || best_[static_cast<std::size_t>(j)] > Scalar(0));
     }
 
-    std::int64_t quantise(Scalar t) const noexcept {
-        return t > Scalar(0) ? static_cast<std::int64_t>(t * scale_) + 1 : 0;
+    // The integer a gain term counts for; branch-free 32-bit conversions, so that the loops
+    // vectorise (the sum is a 64-bit integer reduction, which compilers may reorder freely).
+    std::int32_t quantise(Scalar t) const noexcept {
+        const Scalar positive = t > Scalar(0) ? t : Scalar(0);
+        return static_cast<std::int32_t>(positive * scale_) + static_cast<std::int32_t>(t > Scalar(0));
     }
 
     // Distance rows for ids[0..r): pointers valid until the next call.
@@ -245,20 +249,23 @@ private:
         Scalar c = 0;
         if (dense_) {
             full_.resize(um * um);
-            dist_.compute(all.data(), m_, full_.data(), true);
-            c = m_ > 0 ? *std::max_element(full_.begin(), full_.end()) : Scalar(0);
+            dist_.compute_all(full_.data(), true);
+            c = Eigen::Map<const Vector<Scalar>>(full_.data(), static_cast<Eigen::Index>(full_.size())).maxCoeff();
         } else {
             std::vector<const Scalar*> rows;
             for (Eigen::Index a = 0; a < m_; a += block_rows_) {
                 const Eigen::Index r = std::min(block_rows_, m_ - a);
                 fetch(all.data() + a, r, rows);
-                for (const Scalar* row : rows) c = std::max(c, *std::max_element(row, row + m_));
+                for (const Scalar* row : rows) c = std::max(c, Eigen::Map<const Vector<Scalar>>(row, m_).maxCoeff());
             }
         }
         c_ = c;
-        double total = 0;
-        for (Eigen::Index i = 0; i < m_; ++i) total += static_cast<double>(mass(i));
-        scale_ = c_ > Scalar(0) ? static_cast<Scalar>(std::ldexp(1.0, 62) / (static_cast<double>(c_) * total)) : Scalar(1);
+        // Quantiser: a term m_i (b_i - d) <= max(m) C maps to at most 2^30 (+1), so a 32-bit
+        // conversion cannot overflow, even after the rounding of the product.
+        Scalar wmax = 1;
+        if (mass_) wmax = mass_->maxCoeff();
+        scale_ = c_ > Scalar(0) ? static_cast<Scalar>(std::ldexp(1.0, 30) / (static_cast<double>(c_) * static_cast<double>(wmax)))
+                                : Scalar(1);
         best_.assign(um, c_);
         assign_.assign(um, 0);
         assigned_.assign(um, 0);
@@ -342,7 +349,8 @@ private:
                     const Scalar w = mass(i), nw = best_[static_cast<std::size_t>(i)], od = old_[static_cast<std::size_t>(a + t)];
                     for (Eigen::Index j = j0; j < j1; ++j) {
                         if (row[j] >= od) continue;  // contributed nothing before, nothing now
-                        gains[static_cast<std::size_t>(j)] += quantise(w * (nw - row[j])) - quantise(w * (od - row[j]));
+                        gains[static_cast<std::size_t>(j)] +=
+                            static_cast<std::int64_t>(quantise(w * (nw - row[j]))) - quantise(w * (od - row[j]));
                     }
                 }
             }
@@ -351,8 +359,8 @@ private:
 
     void pick_lazy(Heap& heap, Eigen::Index step, Eigen::Index& e, std::int64_t& g) {
         // Dense: re-evaluate one stale entry at a time (a row read). Blocked: a GEMM tile's worth
-        // of the best stale entries at once (the tile costs the same for 1 row or 48).
-        const Eigen::Index batch = dense_ ? 1 : std::min<Eigen::Index>(PairwiseDistances<Scalar>::row_quantum, block_rows_);
+        // of the best stale entries at once (a tile costs the same for 1 row or 96).
+        const Eigen::Index batch = dense_ ? 1 : std::min<Eigen::Index>(PairwiseDistances<Scalar>::tile_rows, block_rows_);
         std::vector<Eigen::Index> stale;
         std::vector<std::int64_t> fresh;
         while (!heap.empty()) {

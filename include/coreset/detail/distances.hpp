@@ -29,14 +29,18 @@ template <class Scalar>
 class PairwiseDistances {
 public:
     /// Tile geometry, fixed so that no distance depends on the thread count or on which rows were
-    /// requested together. Row tiles hold a multiple of 48 rows (zero padding): 48 is a multiple of
-    /// every register-block height Eigen's GEMM kernel uses on x86 and Arm (mr = 48, 24, 16, 12, 8,
-    /// 6 or 4), so every row is computed by the same sequence of fused multiply-adds whether it is
-    /// computed alone, in a block or in the full matrix. Column tiles are 256 wide, the last one
-    /// taking the remainder (256 to 511), identically for every call.
+    /// requested together. Both GEMM factors are padded with zero rows to multiples of 48, and tiles
+    /// are multiples of 48 in both directions: 48 is a multiple of every register-block size
+    /// Eigen's GEMM kernel uses on x86 and Arm, so every entry is computed by the same sequence of
+    /// fused multiply-adds wherever it sits in a tile, whether its row is computed alone, in a
+    /// block or in the full matrix, and whichever of the two rows is the left factor (measured:
+    /// with 256-wide tiles the last 16 columns of a tile round differently under AVX-512). Every
+    /// GEMM call is a whole tile (96 rows, zero-padded), because with a large d Eigen's depth
+    /// blocking depends on the shape (measured at d = 1500). Column tiles are 240 wide, the last
+    /// one taking the remainder.
     static constexpr Eigen::Index row_quantum = 48;
     static constexpr Eigen::Index tile_rows = 2 * row_quantum;
-    static constexpr Eigen::Index tile_cols = 256;
+    static constexpr Eigen::Index tile_cols = 5 * row_quantum;
     /// Takes the ground set (m x d, row-major) by value and prepares it. Throws for a zero row
     /// under the cosine metric.
     PairwiseDistances(RowMatrix<Scalar> x, Metric metric, const char* where) : x_(std::move(x)), metric_(metric) {
@@ -62,6 +66,12 @@ public:
             unit_ = std::ldexp(1.0, metric_ == Metric::SquaredEuclidean ? 2 * e : e);
         }
         sq_ = x_.rowwise().squaredNorm();
+        // The right-hand factor of every GEMM: the rows padded with zero rows to a multiple of 48,
+        // so that no column of a tile falls in a narrower (differently accumulated) kernel edge.
+        const Eigen::Index padded = (m + row_quantum - 1) / row_quantum * row_quantum;
+        rhs_.resize(padded, x_.cols());
+        rhs_.topRows(m) = x_;
+        rhs_.bottomRows(padded - m).setZero();
     }
 
     Eigen::Index size() const noexcept { return x_.rows(); }
@@ -70,12 +80,12 @@ public:
     double unit() const noexcept { return unit_; }
     /// Bytes held (the prepared copy of the rows and their norms).
     std::size_t bytes() const noexcept {
-        return static_cast<std::size_t>(x_.size() + sq_.size()) * sizeof(Scalar);
+        return static_cast<std::size_t>(x_.size() + rhs_.size() + sq_.size()) * sizeof(Scalar);
     }
 
     /// Bytes of scratch one call of compute() uses for `r` rows, besides `out`.
     std::size_t scratch_bytes(Eigen::Index r, int threads) const noexcept {
-        const Eigen::Index padded = (r + row_quantum - 1) / row_quantum * row_quantum;
+        const Eigen::Index padded = (r + tile_rows - 1) / tile_rows * tile_rows;
         return static_cast<std::size_t>(padded * dim() + threads * tile_rows * (2 * tile_cols)) * sizeof(Scalar);
     }
 
@@ -83,7 +93,9 @@ public:
     /// Tiles run in parallel when `parallel` is true.
     void compute(const Eigen::Index* ids, Eigen::Index r, Scalar* out, bool parallel) const {
         const Eigen::Index m = size(), d = dim();
-        const Eigen::Index padded = (r + row_quantum - 1) / row_quantum * row_quantum;
+        // Whole tiles only: every GEMM call has the same shape (tile_rows x d times d x width), so
+        // that Eigen's depth blocking, which depends on the shape when d is large, never differs.
+        const Eigen::Index padded = (r + tile_rows - 1) / tile_rows * tile_rows;
         RowMatrix<Scalar> lhs(padded, d);
         for (Eigen::Index t = 0; t < r; ++t) lhs.row(t) = x_.row(ids[t]);
         lhs.bottomRows(padded - r).setZero();
@@ -97,14 +109,68 @@ public:
             const Eigen::Index r0 = (t / col_tiles) * tile_rows, ct = t % col_tiles, c0 = ct * tile_cols;
             const Eigen::Index rn = std::min(tile_rows, padded - r0);
             const Eigen::Index cn = ct + 1 == col_tiles ? m - c0 : tile_cols;
-            RowMatrix<Scalar> gram(rn, cn);
-            gram.noalias() = lhs.middleRows(r0, rn) * x_.middleRows(c0, cn).transpose();
+            const Eigen::Index cp = ct + 1 == col_tiles ? rhs_.rows() - c0 : tile_cols;
+            RowMatrix<Scalar> gram(rn, cp);
+            gram_tile(lhs, r0, rn, c0, cp, gram);
             const Eigen::Index live = std::min(rn, r - r0);
-            for (Eigen::Index a = 0; a < live; ++a) {
-                const Eigen::Index i = ids[r0 + a];
-                Scalar* row = out + (r0 + a) * m + c0;
-                const Scalar* g = gram.row(a).data();
-                for (Eigen::Index b = 0; b < cn; ++b) row[b] = finish(i, c0 + b, g[b]);
+            for (Eigen::Index a = 0; a < live; ++a)
+                finish_row(ids[r0 + a], c0, cn, gram.row(a).data(), out + (r0 + a) * m + c0);
+        }
+    }
+
+    /// The full m x m distance matrix into `out` (row-major), computing only the tiles that touch
+    /// the lower triangle (about half the GEMM work) and mirroring the rest. Every entry is
+    /// bit-identical to what compute() gives for its row: a distance is symmetric to the last bit,
+    /// since both orders of a pair run the same fused multiply-adds on the same operands.
+    void compute_all(Scalar* out, bool parallel) const {
+        const Eigen::Index m = size(), d = dim();
+        const Eigen::Index padded = (m + tile_rows - 1) / tile_rows * tile_rows;
+        RowMatrix<Scalar> lhs(padded, d);
+        lhs.topRows(m) = x_;
+        lhs.bottomRows(padded - m).setZero();
+        const Eigen::Index row_tiles = (padded + tile_rows - 1) / tile_rows;
+        const Eigen::Index col_tiles = std::max<Eigen::Index>(1, m / tile_cols);
+        // Columns [0, covered(rt)) of row tile rt are computed: every column tile starting before
+        // the tile's last row.
+        auto covered = [&](Eigen::Index rt) {
+            const Eigen::Index last = std::min(m, (rt + 1) * tile_rows) - 1;
+            const Eigen::Index ct = std::min(col_tiles - 1, last / tile_cols);
+            return ct + 1 == col_tiles ? m : (ct + 1) * tile_cols;
+        };
+        std::vector<std::pair<Eigen::Index, Eigen::Index>> tiles;
+        for (Eigen::Index rt = 0; rt < row_tiles && rt * tile_rows < m; ++rt)
+            for (Eigen::Index ct = 0; ct < col_tiles && ct * tile_cols < covered(rt); ++ct) tiles.emplace_back(rt, ct);
+        const auto count = static_cast<Eigen::Index>(tiles.size());
+        const bool par = parallel && count > 1 && static_cast<double>(m) * static_cast<double>(m) * static_cast<double>(d + 8) > 4e5;
+        (void)par;
+        CORESET_OMP(omp parallel if (par))
+        {
+            std::vector<Eigen::Index> ids(static_cast<std::size_t>(tile_rows));
+            CORESET_OMP(omp for schedule(dynamic, 1))
+            for (Eigen::Index t = 0; t < count; ++t) {
+                const Eigen::Index rt = tiles[static_cast<std::size_t>(t)].first, ct = tiles[static_cast<std::size_t>(t)].second;
+                const Eigen::Index r0 = rt * tile_rows, c0 = ct * tile_cols;
+                const Eigen::Index rn = std::min(tile_rows, padded - r0);
+                const Eigen::Index cn = ct + 1 == col_tiles ? m - c0 : tile_cols;
+                const Eigen::Index cp = ct + 1 == col_tiles ? rhs_.rows() - c0 : tile_cols;
+                RowMatrix<Scalar> gram(rn, cp);
+                gram_tile(lhs, r0, rn, c0, cp, gram);
+                const Eigen::Index live = std::min(rn, m - r0);
+                for (Eigen::Index a = 0; a < live; ++a) finish_row(r0 + a, c0, cn, gram.row(a).data(), out + (r0 + a) * m + c0);
+            }
+            // Mirror: out(i, j) = out(j, i) for the columns row i's tile did not compute, in 64 x 64
+            // blocks so that the transposed reads stay in cache.
+            const Eigen::Index bs = 64, blocks = (m + bs - 1) / bs;
+            CORESET_OMP(omp for schedule(dynamic, 1))
+            for (Eigen::Index bi = 0; bi < blocks; ++bi) {
+                const Eigen::Index i0 = bi * bs, i1 = std::min(m, i0 + bs);
+                for (Eigen::Index j0 = 0; j0 < m; j0 += bs) {
+                    const Eigen::Index j1 = std::min(m, j0 + bs);
+                    for (Eigen::Index i = i0; i < i1; ++i) {
+                        const Eigen::Index from = std::max(j0, covered(i / tile_rows));
+                        for (Eigen::Index j = from; j < j1; ++j) out[i * m + j] = out[j * m + i];
+                    }
+                }
             }
         }
     }
@@ -115,13 +181,44 @@ public:
     }
 
 private:
-    // Turns a Gram entry into the metric's distance (see the file comment).
-    Scalar finish(Eigen::Index i, Eigen::Index j, Scalar gram) const {
-        if (i == j) return Scalar(0);
-        const Scalar norms = sq_[i] + sq_[j];
-        Scalar d2 = norms - Scalar(2) * gram;
-        if (d2 < norms * Scalar(1.0 / 256)) d2 = (x_.row(i) - x_.row(j)).squaredNorm();
-        return transform(d2);
+    /// Depth handed to one GEMM call: small enough that Eigen never splits the depth itself (its
+    /// split depends on the shape and the cache sizes); deeper rows are summed over fixed chunks.
+    static constexpr Eigen::Index depth_chunk = 128;
+
+    // gram = lhs[r0 .. r0 + rn) * rhs_[c0 .. c0 + cp)^T, summed over fixed depth chunks.
+    void gram_tile(const RowMatrix<Scalar>& lhs, Eigen::Index r0, Eigen::Index rn, Eigen::Index c0, Eigen::Index cp,
+                   RowMatrix<Scalar>& gram) const {
+        const Eigen::Index d = dim();
+        for (Eigen::Index k0 = 0; k0 < d; k0 += depth_chunk) {
+            const Eigen::Index kn = std::min(depth_chunk, d - k0);
+            const auto a = lhs.block(r0, k0, rn, kn);
+            const auto b = rhs_.block(c0, k0, cp, kn);
+            if (k0 == 0)
+                gram.noalias() = a * b.transpose();
+            else
+                gram.noalias() += a * b.transpose();
+        }
+    }
+
+    // Turns Gram entries g[b] = <x_i, x_{c0+b}> into the metric's distances (see the file comment),
+    // in three vectorisable passes: expand the norms, repair the few cancelled entries, transform.
+    void finish_row(Eigen::Index i, Eigen::Index c0, Eigen::Index cn, const Scalar* g, Scalar* out) const {
+        const Scalar si = sq_[i];
+        const Scalar* sq = sq_.data() + c0;
+        for (Eigen::Index b = 0; b < cn; ++b) out[b] = si + sq[b] - Scalar(2) * g[b];
+        for (Eigen::Index b = 0; b < cn; ++b)
+            if (out[b] < (si + sq[b]) * Scalar(1.0 / 256)) out[b] = (x_.row(i) - x_.row(c0 + b)).squaredNorm();
+        if (i >= c0 && i < c0 + cn) out[i - c0] = Scalar(0);
+        switch (metric_) {
+            case Metric::Euclidean:
+                for (Eigen::Index b = 0; b < cn; ++b) out[b] = std::sqrt(out[b]);
+                break;
+            case Metric::SquaredEuclidean:
+                break;
+            case Metric::Cosine:  // 1 - cos(a, b) = |a - b|^2 / 2 for unit rows
+                for (Eigen::Index b = 0; b < cn; ++b) out[b] *= Scalar(0.5);
+                break;
+        }
     }
     Scalar transform(Scalar d2) const {
         switch (metric_) {
@@ -133,6 +230,7 @@ private:
     }
 
     RowMatrix<Scalar> x_;
+    RowMatrix<Scalar> rhs_;
     Vector<Scalar> sq_;
     Metric metric_;
     double unit_ = 1.0;
