@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <queue>
 #include <utility>
 #include <vector>
@@ -221,7 +222,7 @@ private:
     void fetch(const Eigen::Index* ids, Eigen::Index r, std::vector<const Scalar*>& rows) {
         rows.resize(static_cast<std::size_t>(r));
         if (dense_) {
-            for (Eigen::Index t = 0; t < r; ++t) rows[static_cast<std::size_t>(t)] = full_.data() + ids[t] * m_;
+            for (Eigen::Index t = 0; t < r; ++t) rows[static_cast<std::size_t>(t)] = full_.get() + ids[t] * m_;
             return;
         }
         buffer_.resize(static_cast<std::size_t>(r * m_));
@@ -248,9 +249,9 @@ private:
         for (Eigen::Index j = 0; j < m_; ++j) all[static_cast<std::size_t>(j)] = j;
         Scalar c = 0;
         if (dense_) {
-            full_.resize(um * um);
-            dist_.compute_all(full_.data(), true);
-            c = Eigen::Map<const Vector<Scalar>>(full_.data(), static_cast<Eigen::Index>(full_.size())).maxCoeff();
+            full_.reset(new Scalar[um * um]);  // not zero-filled: compute_all writes every entry
+            dist_.compute_all(full_.get(), true);
+            c = Eigen::Map<const Vector<Scalar>>(full_.get(), static_cast<Eigen::Index>(um * um)).maxCoeff();
         } else {
             std::vector<const Scalar*> rows;
             for (Eigen::Index a = 0; a < m_; a += block_rows_) {
@@ -420,7 +421,7 @@ private:
     Eigen::Index m_;
     bool dense_ = false;
     Eigen::Index block_rows_ = 0;
-    std::vector<Scalar> full_;    // dense: m x m distances, row-major
+    std::unique_ptr<Scalar[]> full_;  // dense: m x m distances, row-major
     std::vector<Scalar> buffer_;  // blocked: distance rows of the current block
     std::vector<Eigen::Index> buffered_;  // blocked: the rows held in buffer_
     Scalar c_ = 0, scale_ = 1;
