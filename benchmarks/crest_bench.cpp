@@ -2,10 +2,12 @@
 // CREST: the selection overhead of one round against one Craig selection over the whole data.
 // Fashion-MNIST scale: n = 60 000 examples, 10 classes, d = 10 last-layer proxies p - onehot(y)
 // from the logits of a fixed random linear model (float), m = 128, r = 0.01 n = 600 (60 per class).
-// BM_Crest_Round: candidates() + gathering the P * 600 candidate rows and losses (what the trainer
+// BM_Crest_Round: candidates() + gathering the P *
+// 600 candidate rows and losses (what the trainer
 //   hands over) + select() (P facility-location selections of 128 of 600 rows, weights, loss
 //   recording; with the default drop_interval = 20 every 20th round also scans the pool for learned
-//   examples). P = 5 .. 25 is held fixed (no regions are begun).
+//   examples). P = 5 .. 25 is held fixed (no regions are begun). naive: 1 = Greedy::Naive (the
+//   default), 0 = Greedy::Lazy (the reference code's); both make the same picks.
 // BM_Crest_Step: record_update() + should_check() for a D-parameter model (D = 7 850: a linear
 //   Fashion-MNIST classifier), the per-step cost CREST adds to training.
 // BM_Craig_Full: Craig(per class).select over all 60 000 rows, budget 128 (one mini-batch) and
@@ -62,7 +64,8 @@ const Data& data() {
 void BM_Crest_Round(benchmark::State& state) {
     const Eigen::Index P = state.range(0);
     const Data& x = data();
-    coreset::CrestOptions options;  // m = 128, r = 0.01 n, Euclidean, lazy greedy, Equal split
+    coreset::CrestOptions options;  // m = 128, r = 0.01 n, Euclidean, Equal split
+    options.greedy = state.range(1) ? coreset::Greedy::Naive : coreset::Greedy::Lazy;
     options.initial_coresets = P;
     options.max_coresets = P;
     coreset::Crest crest(x.labels, options);
@@ -130,8 +133,8 @@ void BM_Craig_Full(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_Crest_Round)
-    ->DenseRange(5, 25, 5)
-    ->ArgNames({"P"})
+    ->ArgsProduct({{5, 10, 15, 20, 25}, {0, 1}})
+    ->ArgNames({"P", "naive"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Crest_Step)->Arg(7850)->ArgNames({"D"})->Unit(benchmark::kMicrosecond);

@@ -85,6 +85,7 @@ TEST_CASE("crest: default options are the paper's and validate", "[crest]") {
     CHECK(o.alpha == 0.1);
     CHECK(o.drop_learned);
     CHECK(o.metric == Metric::Euclidean);
+    CHECK(o.greedy == Greedy::Naive);
     REQUIRE_NOTHROW(o.validate());
     const CraigOptions e = o.engine();
     CHECK(e.metric == o.metric);
@@ -309,9 +310,10 @@ TEST_CASE("crest: a class of identical rows is represented by one row standing f
     }
 }
 
-TEST_CASE("crest: lazy and stochastic rounds do not depend on the thread count", "[crest]") {
+TEST_CASE("crest: rounds do not depend on the thread count, naive and lazy pick the same", "[crest]") {
     const IndexVector y = sized_labels({200, 150, 100});
-    for (Greedy greedy : {Greedy::Lazy, Greedy::Stochastic}) {
+    std::vector<std::vector<Index>> naive_picks;
+    for (Greedy greedy : {Greedy::Naive, Greedy::Lazy, Greedy::Stochastic}) {
         auto run = [&](int threads) {
 #ifdef _OPENMP
             const int before = omp_get_max_threads();
@@ -343,6 +345,8 @@ TEST_CASE("crest: lazy and stochastic rounds do not depend on the thread count",
         const auto one = run(1), two = run(2);
         CHECK(one.first == two.first);
         CHECK(one.second == two.second);
+        if (greedy == Greedy::Naive) naive_picks = one.first;
+        if (greedy == Greedy::Lazy) CHECK(one.first == naive_picks);
     }
 }
 
