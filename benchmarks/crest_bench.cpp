@@ -2,16 +2,15 @@
 // CREST: the selection overhead of one round against one Craig selection over the whole data.
 // Fashion-MNIST scale: n = 60 000 examples, 10 classes, d = 10 last-layer proxies p - onehot(y)
 // from the logits of a fixed random linear model (float), m = 128, r = 0.01 n = 600 (60 per class).
-// BM_Crest_Round: candidates() + gathering the P *
-// 600 candidate rows and losses (what the trainer
-//   hands over) + select() (P facility-location selections of 128 of 600 rows, weights, loss
-//   recording; with the default drop_interval = 20 every 20th round also scans the pool for learned
-//   examples). P = 5 .. 25 is held fixed (no regions are begun). naive: 1 = Greedy::Naive (the
+// BM_Crest_Round: candidates() + gathering the P * 600 candidate rows and losses (what the
+//   trainer hands over) + select() (P facility-location selections of 128 of 600 rows, weights,
+//   loss recording; with the default drop_interval = 20 every 20th round also scans the pool for
+//   learned examples). P = 5 .. 25 is held fixed (no regions are begun). naive: 1 = Greedy::Naive (the
 //   default), 0 = Greedy::Lazy (the reference code's); both make the same picks.
 // BM_Crest_Step: record_update() + should_check() for a D-parameter model (D = 7 850: a linear
 //   Fashion-MNIST classifier), the per-step cost CREST adds to training.
-// BM_Craig_Full: Craig(per class).select over all 60 000 rows, budget 128 (one mini-batch) and
-//   P * 128 (the rows one CREST round yields).
+// BM_Craig_Full: Craig(per class, lazy).select over all 60 000 rows, budget 128 (one mini-batch),
+//   640 (the rows of a P = 5 round) and 3 200 (P = 25); us_per_batch = time / (budget / 128).
 // GCC 12 with -march=native (AVX-512) reports a false -Wmaybe-uninitialized inside Eigen's GEMM
 // packing; the build uses -Werror.
 #if defined(__GNUC__) && !defined(__clang__)
