@@ -13,6 +13,10 @@ log() { printf '\n==> %s\n' "$*"; }
 # Runs `apt-get update` only when something is missing; uses sudo when not root.
 ensure_packages() {
     local missing=() pkg
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        log "Not a Debian system: not installing packages; needed: $*"
+        return 0
+    fi
     for pkg in "$@"; do
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
             missing+=("$pkg")
