@@ -57,7 +57,8 @@ const Data& data(Eigen::Index n, Eigen::Index d) {
         out.gradients = coreset_bench::synthetic_clusters<float>(n, d);
         out.hessian.resize(n, d);
         for (Eigen::Index i = 0; i < n; ++i)
-            for (Eigen::Index j = 0; j < d; ++j) out.hessian(i, j) = static_cast<float>(std::abs(normal(rng)) + 0.1);
+            for (Eigen::Index j = 0; j < d; ++j)
+                out.hessian(i, j) = static_cast<float>(std::abs(normal(rng)) + 0.1);
     }
     return out;
 }
@@ -145,7 +146,11 @@ void BM_Craig_RawGradients(benchmark::State& state) {
 }
 
 void shapes(benchmark::internal::Benchmark* b) {
-    b->Args({60000, 10})->Args({60000, 128})->ArgNames({"n", "d"})->Unit(benchmark::kMillisecond)->UseRealTime();
+    b->Args({60000, 10})
+        ->Args({60000, 128})
+        ->ArgNames({"n", "d"})
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
 }
 
 }  // namespace

@@ -41,7 +41,8 @@ struct Reference {
     Eigen::VectorXd g_bar(double b1) const {
         const auto t = static_cast<int>(g.size());
         Eigen::VectorXd s = Eigen::VectorXd::Zero(g[0].size());
-        for (int tau = 1; tau <= t; ++tau) s += (1 - b1) * std::pow(b1, t - tau) * g[static_cast<std::size_t>(tau - 1)];
+        for (int tau = 1; tau <= t; ++tau)
+            s += (1 - b1) * std::pow(b1, t - tau) * g[static_cast<std::size_t>(tau - 1)];
         return s / (1 - std::pow(b1, t));
     }
     Eigen::VectorXd h_bar(double b2) const {
@@ -103,8 +104,8 @@ TEMPLATE_TEST_CASE("adacore: with beta1 = beta2 = eps = 0 and unit curvature it 
     }
 }
 
-TEMPLATE_TEST_CASE("adacore: bias correction recovers the observation and a constant stream", "[adacore]", float,
-                   double) {
+TEMPLATE_TEST_CASE("adacore: bias correction recovers the observation and a constant stream", "[adacore]",
+                   float, double) {
     const Mat<TestType> g = gaussian<TestType>(7, 3, 91);
     const Mat<TestType> h = gaussian<TestType>(7, 3, 92);  // negative entries too: h_bar = |h|
     // Rounding of the float state accumulates over the steps; a wrong bias correction is off by
@@ -182,7 +183,8 @@ TEST_CASE("adacore: averages follow the explicit sums, per row, with partial upd
     }
 }
 
-TEST_CASE("adacore: preconditioning for every hessian_power, and eps bounds confidently wrong rows", "[adacore]") {
+TEST_CASE("adacore: preconditioning for every hessian_power, and eps bounds confidently wrong rows",
+          "[adacore]") {
     // Softmax proxy: row 0 confidently wrong, row 1 uncertain, row 2 confidently right.
     Eigen::MatrixXd z(3, 3);
     z << 0, 30, 0, 0.1, 0, -0.1, 30, 0, 0;
@@ -213,7 +215,8 @@ TEST_CASE("adacore: preconditioning for every hessian_power, and eps bounds conf
     CHECK_THAT(ada.preconditioned()(0, 0), WithinRel(-1e4, 1e-6));
 }
 
-TEMPLATE_TEST_CASE("adacore: curvature changes the picks when gradients coincide", "[adacore]", float, double) {
+TEMPLATE_TEST_CASE("adacore: curvature changes the picks when gradients coincide", "[adacore]", float,
+                   double) {
     // Rows 0-3: the same gradient, curvature 1 or 100; rows 4-5 elsewhere. Craig sees three
     // points (one distinct point at g = 1, with 4 copies); AdaCore splits the copies by curvature.
     Mat<TestType> g(6, 1), h(6, 1);
@@ -233,8 +236,8 @@ TEMPLATE_TEST_CASE("adacore: curvature changes the picks when gradients coincide
     CHECK(craig_picked.count(0) + craig_picked.count(1) + craig_picked.count(2) + craig_picked.count(3) == 1);
 }
 
-TEMPLATE_TEST_CASE("adacore: per-class selection is Craig per class on the preconditioned rows", "[adacore]", float,
-                   double) {
+TEMPLATE_TEST_CASE("adacore: per-class selection is Craig per class on the preconditioned rows", "[adacore]",
+                   float, double) {
     const Eigen::Index n = 90;
     Eigen::MatrixXd z = gaussian<double>(n, 4, 301) * 2.0;
     const Eigen::VectorXi y = coreset_test::round_robin_labels(n, 4);
@@ -249,7 +252,8 @@ TEMPLATE_TEST_CASE("adacore: per-class selection is Craig per class on the preco
     REQUIRE(picked.size() == 20);
     std::vector<TestType> class_weight(4, 0);
     for (Eigen::Index j = 0; j < picked.size(); ++j)
-        class_weight[static_cast<std::size_t>(y[picked.indices[static_cast<std::size_t>(j)]])] += picked.weights[j];
+        class_weight[static_cast<std::size_t>(y[picked.indices[static_cast<std::size_t>(j)]])] +=
+            picked.weights[j];
     for (int c = 0; c < 4; ++c) {
         const auto size = static_cast<TestType>((y.array() == c).count());
         CHECK(class_weight[static_cast<std::size_t>(c)] == size);
@@ -272,25 +276,34 @@ TEST_CASE("adacore: option checks name the field and value", "[adacore]") {
         mutate(o);
         return o;
     };
-    REQUIRE_THROWS_MATCHES(invalid([](AdaCoreOptions& o) { o.beta1 = 1.0; }).validate(), std::invalid_argument,
-                           message_is("AdaCoreOptions::validate(): beta1 must satisfy 0 <= beta1 < 1 (got 1)"));
-    REQUIRE_THROWS_MATCHES(invalid([](AdaCoreOptions& o) { o.beta1 = -0.1; }).validate(), std::invalid_argument,
-                           message_is("AdaCoreOptions::validate(): beta1 must satisfy 0 <= beta1 < 1 (got -0.10000000000000001)"));
-    REQUIRE_THROWS_MATCHES(invalid([](AdaCoreOptions& o) { o.beta2 = 1.5; }).validate(), std::invalid_argument,
-                           message_is("AdaCoreOptions::validate(): beta2 must satisfy 0 <= beta2 < 1 (got 1.5)"));
+    REQUIRE_THROWS_MATCHES(
+        invalid([](AdaCoreOptions& o) { o.beta1 = 1.0; }).validate(), std::invalid_argument,
+        message_is("AdaCoreOptions::validate(): beta1 must satisfy 0 <= beta1 < 1 (got 1)"));
+    REQUIRE_THROWS_MATCHES(
+        invalid([](AdaCoreOptions& o) { o.beta1 = -0.1; }).validate(), std::invalid_argument,
+        message_is(
+            "AdaCoreOptions::validate(): beta1 must satisfy 0 <= beta1 < 1 (got -0.10000000000000001)"));
+    REQUIRE_THROWS_MATCHES(
+        invalid([](AdaCoreOptions& o) { o.beta2 = 1.5; }).validate(), std::invalid_argument,
+        message_is("AdaCoreOptions::validate(): beta2 must satisfy 0 <= beta2 < 1 (got 1.5)"));
     REQUIRE_THROWS_MATCHES(
         invalid([](AdaCoreOptions& o) { o.beta2 = std::numeric_limits<double>::quiet_NaN(); }).validate(),
-        std::invalid_argument, message_is("AdaCoreOptions::validate(): beta2 must satisfy 0 <= beta2 < 1 (got nan)"));
-    REQUIRE_THROWS_MATCHES(invalid([](AdaCoreOptions& o) { o.eps = -1e-4; }).validate(), std::invalid_argument,
-                           message_is("AdaCoreOptions::validate(): eps must satisfy 0 <= eps < inf (got -0.0001)"));
-    REQUIRE_THROWS_MATCHES(invalid([](AdaCoreOptions& o) { o.hessian_power = 2; }).validate(), std::invalid_argument,
-                           message_is("AdaCoreOptions::validate(): hessian_power must satisfy 0 <= hessian_power <= 1 "
-                                      "(got 2)"));
+        std::invalid_argument,
+        message_is("AdaCoreOptions::validate(): beta2 must satisfy 0 <= beta2 < 1 (got nan)"));
+    REQUIRE_THROWS_MATCHES(
+        invalid([](AdaCoreOptions& o) { o.eps = -1e-4; }).validate(), std::invalid_argument,
+        message_is("AdaCoreOptions::validate(): eps must satisfy 0 <= eps < inf (got -0.0001)"));
+    REQUIRE_THROWS_MATCHES(
+        invalid([](AdaCoreOptions& o) { o.hessian_power = 2; }).validate(), std::invalid_argument,
+        message_is("AdaCoreOptions::validate(): hessian_power must satisfy 0 <= hessian_power <= 1 "
+                   "(got 2)"));
     // The shared fields are checked by CraigOptions::validate, reported under AdaCoreOptions.
-    REQUIRE_THROWS_MATCHES(invalid([](AdaCoreOptions& o) { o.epsilon = 0; }).validate(), std::invalid_argument,
-                           message_is("AdaCoreOptions::validate(): epsilon must satisfy 0 < epsilon < 1 (got 0)"));
-    REQUIRE_THROWS_MATCHES(AdaCore<float>(4, invalid([](AdaCoreOptions& o) { o.eps = -1; })), std::invalid_argument,
-                           message_is("AdaCoreOptions::validate(): eps must satisfy 0 <= eps < inf (got -1)"));
+    REQUIRE_THROWS_MATCHES(
+        invalid([](AdaCoreOptions& o) { o.epsilon = 0; }).validate(), std::invalid_argument,
+        message_is("AdaCoreOptions::validate(): epsilon must satisfy 0 < epsilon < 1 (got 0)"));
+    REQUIRE_THROWS_MATCHES(
+        AdaCore<float>(4, invalid([](AdaCoreOptions& o) { o.eps = -1; })), std::invalid_argument,
+        message_is("AdaCoreOptions::validate(): eps must satisfy 0 <= eps < inf (got -1)"));
     REQUIRE_THROWS_MATCHES(AdaCore<float>(0), std::invalid_argument,
                            message_is("AdaCore::AdaCore(): n must satisfy n >= 1 (got 0)"));
     REQUIRE_NOTHROW(invalid([](AdaCoreOptions& o) {
@@ -316,54 +329,64 @@ TEST_CASE("adacore: bad updates are rejected and leave the state unchanged", "[a
         REQUIRE(ada.dim() == 3);
     };
 
-    REQUIRE_THROWS_MATCHES(ada.update(g, h.leftCols(2)), std::invalid_argument,
-                           message_is("AdaCore::update(): hessian_diag must have the shape of gradients (got 4 x 2 "
-                                      "for 4 x 3)"));
+    REQUIRE_THROWS_MATCHES(
+        ada.update(g, h.leftCols(2)), std::invalid_argument,
+        message_is("AdaCore::update(): hessian_diag must have the shape of gradients (got 4 x 2 "
+                   "for 4 x 3)"));
     unchanged();
-    REQUIRE_THROWS_MATCHES(ada.update(g.topRows(3), h.topRows(3)), std::invalid_argument,
-                           message_is("AdaCore::update(): gradients must have one row per example (got 3 rows for "
-                                      "n = 4)"));
+    REQUIRE_THROWS_MATCHES(
+        ada.update(g.topRows(3), h.topRows(3)), std::invalid_argument,
+        message_is("AdaCore::update(): gradients must have one row per example (got 3 rows for "
+                   "n = 4)"));
     unchanged();
     const Eigen::MatrixXd wide = Eigen::MatrixXd::Ones(4, 5);
-    REQUIRE_THROWS_MATCHES(ada.update(wide, wide), std::invalid_argument,
-                           message_is("AdaCore::update(): gradients must have d = 3 columns, as in earlier updates "
-                                      "(got 5)"));
+    REQUIRE_THROWS_MATCHES(
+        ada.update(wide, wide), std::invalid_argument,
+        message_is("AdaCore::update(): gradients must have d = 3 columns, as in earlier updates "
+                   "(got 5)"));
     unchanged();
     Eigen::MatrixXd bad = h;
     bad(3, 2) = std::numeric_limits<double>::infinity();
-    REQUIRE_THROWS_MATCHES(ada.update(g, bad), std::invalid_argument,
-                           message_is("AdaCore::update(): hessian_diag must be finite (got inf at row 3, column 2)"));
+    REQUIRE_THROWS_MATCHES(
+        ada.update(g, bad), std::invalid_argument,
+        message_is("AdaCore::update(): hessian_diag must be finite (got inf at row 3, column 2)"));
     unchanged();
-    REQUIRE_THROWS_MATCHES(ada.update(std::vector<Eigen::Index>{0, 4}, g.topRows(2), h.topRows(2)),
-                           std::invalid_argument,
-                           message_is("AdaCore::update(): indices must satisfy 0 <= index < n = 4 (got 4 at position "
-                                      "1)"));
+    REQUIRE_THROWS_MATCHES(
+        ada.update(std::vector<Eigen::Index>{0, 4}, g.topRows(2), h.topRows(2)), std::invalid_argument,
+        message_is("AdaCore::update(): indices must satisfy 0 <= index < n = 4 (got 4 at position "
+                   "1)"));
     unchanged();
     Eigen::VectorXi dup(3);
     dup << 2, 0, 2;
-    REQUIRE_THROWS_MATCHES(ada.update(dup, g.topRows(3), h.topRows(3)), std::invalid_argument,
-                           message_is("AdaCore::update(): indices must be unique (got 2 at positions 0 and 2)"));
+    REQUIRE_THROWS_MATCHES(
+        ada.update(dup, g.topRows(3), h.topRows(3)), std::invalid_argument,
+        message_is("AdaCore::update(): indices must be unique (got 2 at positions 0 and 2)"));
     unchanged();
-    REQUIRE_THROWS_MATCHES(ada.update(std::vector<int>{0, 1}, g.topRows(3), h.topRows(3)), std::invalid_argument,
-                           message_is("AdaCore::update(): indices must have one entry per row of gradients (got 2 "
-                                      "indices for 3 rows)"));
+    REQUIRE_THROWS_MATCHES(
+        ada.update(std::vector<int>{0, 1}, g.topRows(3), h.topRows(3)), std::invalid_argument,
+        message_is("AdaCore::update(): indices must have one entry per row of gradients (got 2 "
+                   "indices for 3 rows)"));
     unchanged();
-    REQUIRE_THROWS_MATCHES(ada.update(std::vector<int>{-1}, g.topRows(1), h.topRows(1)), std::invalid_argument,
-                           message_is("AdaCore::update(): indices must satisfy 0 <= index < n = 4 (got -1 at position "
-                                      "0)"));
+    REQUIRE_THROWS_MATCHES(
+        ada.update(std::vector<int>{-1}, g.topRows(1), h.topRows(1)), std::invalid_argument,
+        message_is("AdaCore::update(): indices must satisfy 0 <= index < n = 4 (got -1 at position "
+                   "0)"));
     unchanged();
     const Eigen::MatrixXd none(0, 3);
-    REQUIRE_THROWS_MATCHES(ada.update(std::vector<int>{}, none, none), std::invalid_argument,
-                           message_is("AdaCore::update(): gradients must have at least one row and one column (got 0 "
-                                      "x 3)"));
+    REQUIRE_THROWS_MATCHES(
+        ada.update(std::vector<int>{}, none, none), std::invalid_argument,
+        message_is("AdaCore::update(): gradients must have at least one row and one column (got 0 "
+                   "x 3)"));
     unchanged();
     // Bad select arguments.
-    REQUIRE_THROWS_MATCHES(ada.select(5), std::invalid_argument,
-                           message_is("AdaCore::select(): budget must satisfy 1 <= budget <= n (got budget = 5, n = 4)"));
+    REQUIRE_THROWS_MATCHES(
+        ada.select(5), std::invalid_argument,
+        message_is("AdaCore::select(): budget must satisfy 1 <= budget <= n (got budget = 5, n = 4)"));
     const Eigen::VectorXi short_labels = Eigen::VectorXi::Zero(3);
-    REQUIRE_THROWS_MATCHES(ada.select(short_labels, 2), std::invalid_argument,
-                           message_is("AdaCore::select(): labels must have one entry per row of gradients (got 3 "
-                                      "labels for n = 4 rows)"));
+    REQUIRE_THROWS_MATCHES(
+        ada.select(short_labels, 2), std::invalid_argument,
+        message_is("AdaCore::select(): labels must have one entry per row of gradients (got 3 "
+                   "labels for n = 4 rows)"));
 }
 
 TEST_CASE("adacore: call order and degenerate curvature", "[adacore]") {
@@ -374,9 +397,10 @@ TEST_CASE("adacore: call order and degenerate curvature", "[adacore]") {
                            message_is("AdaCore::select(): call update() first (no observation yet)"));
     const Eigen::MatrixXf g = Eigen::MatrixXf::Ones(2, 2);
     ada.update(std::vector<int>{2, 0}, g, g);
-    REQUIRE_THROWS_MATCHES(ada.smoothed_gradients(), std::logic_error,
-                           message_is("AdaCore::smoothed_gradients(): every example must have been updated at least "
-                                      "once (row 1 has no update)"));
+    REQUIRE_THROWS_MATCHES(
+        ada.smoothed_gradients(), std::logic_error,
+        message_is("AdaCore::smoothed_gradients(): every example must have been updated at least "
+                   "once (row 1 has no update)"));
     ada.update(std::vector<int>{1}, g.topRows(1), g.topRows(1));
     REQUIRE(ada.steps() == std::vector<std::int64_t>{1, 1, 1});
     ada.reset();
@@ -390,9 +414,10 @@ TEST_CASE("adacore: call order and degenerate curvature", "[adacore]") {
     Eigen::MatrixXd h = Eigen::MatrixXd::Ones(2, 2);
     h(1, 0) = 0;
     flat.update(Eigen::MatrixXd::Ones(2, 2), h);
-    REQUIRE_THROWS_MATCHES(flat.preconditioned(), std::invalid_argument,
-                           message_is("AdaCore::preconditioned(): u = g_bar / (h_bar^hessian_power + eps) must be "
-                                      "finite (got inf at row 1, column 0)"));
+    REQUIRE_THROWS_MATCHES(
+        flat.preconditioned(), std::invalid_argument,
+        message_is("AdaCore::preconditioned(): u = g_bar / (h_bar^hessian_power + eps) must be "
+                   "finite (got inf at row 1, column 0)"));
 }
 
 TEST_CASE("adacore: huge curvature does not overflow the double state", "[adacore]") {

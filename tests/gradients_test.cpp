@@ -34,7 +34,8 @@ double layer_loss(const Eigen::VectorXd& theta, const Eigen::VectorXd& e, Eigen:
 Eigen::VectorXi labels_for(Eigen::Index n, int classes, std::uint64_t seed) {
     coreset::detail::Rng rng(seed);
     Eigen::VectorXi y(n);
-    for (Eigen::Index i = 0; i < n; ++i) y[i] = static_cast<int>(rng.below(static_cast<std::uint64_t>(classes)));
+    for (Eigen::Index i = 0; i < n; ++i)
+        y[i] = static_cast<int>(rng.below(static_cast<std::uint64_t>(classes)));
     return y;
 }
 
@@ -51,7 +52,8 @@ TEMPLATE_TEST_CASE("gradients: softmax matches the naive formula and survives hu
         const Eigen::VectorXd zi = z.row(i).transpose().template cast<double>();
         const Eigen::VectorXd ref = zi.array().exp() / zi.array().exp().sum();
         for (Eigen::Index k = 0; k < 4; ++k)
-            CHECK_THAT(static_cast<double>(p(i, k)), WithinRel(ref[k], coreset_test::Tolerance<TestType>::rel));
+            CHECK_THAT(static_cast<double>(p(i, k)),
+                       WithinRel(ref[k], coreset_test::Tolerance<TestType>::rel));
         CHECK_THAT(static_cast<double>(p.row(i).sum()), WithinAbs(1.0, 1e-6));
     }
     M big(1, 3);
@@ -62,7 +64,8 @@ TEMPLATE_TEST_CASE("gradients: softmax matches the naive formula and survives hu
     CHECK(q(0, 2) == TestType(0));
 }
 
-TEMPLATE_TEST_CASE("gradients: cross_entropy is stable for large and tiny losses", "[gradients]", float, double) {
+TEMPLATE_TEST_CASE("gradients: cross_entropy is stable for large and tiny losses", "[gradients]", float,
+                   double) {
     using M = Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic>;
     const M z = gaussian<TestType>(9, 5, 3);
     const Eigen::VectorXi y = labels_for(9, 5, 4);
@@ -170,7 +173,8 @@ TEMPLATE_TEST_CASE("gradients: the class slice is the class's columns of the ful
     CHECK(full.leftCols(C) == logit_gradients(z, y));
 }
 
-TEMPLATE_TEST_CASE("gradients: probabilities give the same closed forms as logits", "[gradients]", float, double) {
+TEMPLATE_TEST_CASE("gradients: probabilities give the same closed forms as logits", "[gradients]", float,
+                   double) {
     using M = Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic>;
     const M z = gaussian<TestType>(10, 3, 51);
     const M emb = gaussian<TestType>(10, 2, 52);
@@ -178,7 +182,8 @@ TEMPLATE_TEST_CASE("gradients: probabilities give the same closed forms as logit
     const auto p = softmax(z);
     const double tol = 1e-5;
     CHECK(logit_gradients(p, y, ModelOutput::Probabilities).isApprox(logit_gradients(z, y), TestType(tol)));
-    CHECK(logit_hessian_diagonal(p, ModelOutput::Probabilities).isApprox(logit_hessian_diagonal(z), TestType(tol)));
+    CHECK(logit_hessian_diagonal(p, ModelOutput::Probabilities)
+              .isApprox(logit_hessian_diagonal(z), TestType(tol)));
     CHECK(last_layer_gradients(p, y, emb, ModelOutput::Probabilities)
               .isApprox(last_layer_gradients(z, y, emb), TestType(tol)));
     CHECK(last_layer_hessian_diagonal(p, emb, ModelOutput::Probabilities)
@@ -212,44 +217,51 @@ TEST_CASE("gradients: bad inputs are rejected with the function, parameter and v
     Eigen::MatrixXd z = Eigen::MatrixXd::Zero(3, 3);
     Eigen::VectorXi y(3);
     y << 0, 3, 1;
-    REQUIRE_THROWS_MATCHES(logit_gradients(z, y), std::invalid_argument,
-                           message_is("coreset::logit_gradients(): labels must be < C = 3, the number of columns "
-                                      "of scores (got 3 at index 1)"));
+    REQUIRE_THROWS_MATCHES(
+        logit_gradients(z, y), std::invalid_argument,
+        message_is("coreset::logit_gradients(): labels must be < C = 3, the number of columns "
+                   "of scores (got 3 at index 1)"));
     y << 0, -1, 1;
     REQUIRE_THROWS_MATCHES(cross_entropy(z, y), std::invalid_argument,
                            message_is("coreset::cross_entropy(): labels must be >= 0 (got -1 at index 1)"));
     const Eigen::VectorXi y2 = Eigen::VectorXi::Zero(2);
-    REQUIRE_THROWS_MATCHES(cross_entropy(z, y2), std::invalid_argument,
-                           message_is("coreset::cross_entropy(): labels must have one entry per row of gradients "
-                                      "(got 2 labels for n = 3 rows)"));
+    REQUIRE_THROWS_MATCHES(
+        cross_entropy(z, y2), std::invalid_argument,
+        message_is("coreset::cross_entropy(): labels must have one entry per row of gradients "
+                   "(got 2 labels for n = 3 rows)"));
     const Eigen::VectorXi y0 = Eigen::VectorXi::Zero(3);
     const Eigen::MatrixXd emb = Eigen::MatrixXd::Ones(2, 4);
-    REQUIRE_THROWS_MATCHES(last_layer_gradients(z, y0, emb), std::invalid_argument,
-                           message_is("coreset::last_layer_gradients(): embeddings must have one row per row of "
-                                      "scores (got 2 rows for n = 3)"));
+    REQUIRE_THROWS_MATCHES(
+        last_layer_gradients(z, y0, emb), std::invalid_argument,
+        message_is("coreset::last_layer_gradients(): embeddings must have one row per row of "
+                   "scores (got 2 rows for n = 3)"));
     const Eigen::MatrixXd emb3 = Eigen::MatrixXd::Ones(3, 4);
     REQUIRE_THROWS_MATCHES(class_gradients(z, y0, emb3, 3), std::invalid_argument,
                            message_is("coreset::class_gradients(): cls must satisfy 0 <= cls < C (got 3)"));
     z(2, 1) = std::numeric_limits<double>::quiet_NaN();
-    REQUIRE_THROWS_MATCHES(softmax(z), std::invalid_argument,
-                           message_is("coreset::softmax(): scores must be finite (got nan at row 2, column 1)"));
+    REQUIRE_THROWS_MATCHES(
+        softmax(z), std::invalid_argument,
+        message_is("coreset::softmax(): scores must be finite (got nan at row 2, column 1)"));
     const Eigen::MatrixXd none(0, 3);
-    REQUIRE_THROWS_MATCHES(logit_hessian_diagonal(none), std::invalid_argument,
-                           message_is("coreset::logit_hessian_diagonal(): scores must have at least one row and "
-                                      "one column (got 0 x 3)"));
+    REQUIRE_THROWS_MATCHES(
+        logit_hessian_diagonal(none), std::invalid_argument,
+        message_is("coreset::logit_hessian_diagonal(): scores must have at least one row and "
+                   "one column (got 0 x 3)"));
     Eigen::MatrixXd p(2, 2);
     p << 0.5, 0.5, 1.25, -0.25;
-    REQUIRE_THROWS_MATCHES(logit_hessian_diagonal(p, ModelOutput::Probabilities), std::invalid_argument,
-                           message_is("coreset::logit_hessian_diagonal(): scores must satisfy 0 <= p <= 1 for "
-                                      "ModelOutput::Probabilities (got 1.25 at row 1, column 0)"));
+    REQUIRE_THROWS_MATCHES(
+        logit_hessian_diagonal(p, ModelOutput::Probabilities), std::invalid_argument,
+        message_is("coreset::logit_hessian_diagonal(): scores must satisfy 0 <= p <= 1 for "
+                   "ModelOutput::Probabilities (got 1.25 at row 1, column 0)"));
     p << 0.5, 0.5, 0.25, 0.25;
-    REQUIRE_THROWS_MATCHES(logit_hessian_diagonal(p, ModelOutput::Probabilities), std::invalid_argument,
-                           message_is("coreset::logit_hessian_diagonal(): scores must have rows summing to 1 +- "
-                                      "1e-3 for ModelOutput::Probabilities (got 0.5 at row 1)"));
+    REQUIRE_THROWS_MATCHES(
+        logit_hessian_diagonal(p, ModelOutput::Probabilities), std::invalid_argument,
+        message_is("coreset::logit_hessian_diagonal(): scores must have rows summing to 1 +- "
+                   "1e-3 for ModelOutput::Probabilities (got 0.5 at row 1)"));
 }
 
-TEMPLATE_TEST_CASE("gradients: Hutchinson is exact for a diagonal matrix with one sample", "[gradients][hutchinson]",
-                   float, double) {
+TEMPLATE_TEST_CASE("gradients: Hutchinson is exact for a diagonal matrix with one sample",
+                   "[gradients][hutchinson]", float, double) {
     using V = Eigen::Matrix<TestType, Eigen::Dynamic, 1>;
     V d(5);
     d << TestType(3), TestType(-1), TestType(0.5), TestType(0), TestType(7);
@@ -289,22 +301,26 @@ TEST_CASE("gradients: Hutchinson rejects bad arguments and bad products", "[grad
     const auto id = [](const Eigen::VectorXd& v) { return v; };
     REQUIRE_THROWS_MATCHES(hutchinson_diagonal(id, 0, 3), std::invalid_argument,
                            message_is("coreset::hutchinson_diagonal(): dim must satisfy dim >= 1 (got 0)"));
-    REQUIRE_THROWS_MATCHES(hutchinson_diagonal(id, 3, 0), std::invalid_argument,
-                           message_is("coreset::hutchinson_diagonal(): samples must satisfy samples >= 1 (got 0)"));
+    REQUIRE_THROWS_MATCHES(
+        hutchinson_diagonal(id, 3, 0), std::invalid_argument,
+        message_is("coreset::hutchinson_diagonal(): samples must satisfy samples >= 1 (got 0)"));
     const auto shorter = [](const Eigen::VectorXd& v) { return v.head(v.size() - 1).eval(); };
-    REQUIRE_THROWS_MATCHES(hutchinson_diagonal(shorter, 3, 2), std::invalid_argument,
-                           message_is("coreset::hutchinson_diagonal(): hvp(v) must return a vector of length dim "
-                                      "= 3 (got 2)"));
+    REQUIRE_THROWS_MATCHES(
+        hutchinson_diagonal(shorter, 3, 2), std::invalid_argument,
+        message_is("coreset::hutchinson_diagonal(): hvp(v) must return a vector of length dim "
+                   "= 3 (got 2)"));
     const auto nan = [](const Eigen::VectorXd& v) {
         Eigen::VectorXd r = v;
         r[1] = std::numeric_limits<double>::quiet_NaN();
         return r;
     };
-    REQUIRE_THROWS_MATCHES(hutchinson_diagonal(nan, 3, 2), std::invalid_argument,
-                           message_is("coreset::hutchinson_diagonal(): hvp(v) must be finite (got nan at index 1)"));
+    REQUIRE_THROWS_MATCHES(
+        hutchinson_diagonal(nan, 3, 2), std::invalid_argument,
+        message_is("coreset::hutchinson_diagonal(): hvp(v) must be finite (got nan at index 1)"));
 }
 
-TEMPLATE_TEST_CASE("gradients: Sherman-Morrison agrees with a dense inverse", "[gradients][sherman]", float, double) {
+TEMPLATE_TEST_CASE("gradients: Sherman-Morrison agrees with a dense inverse", "[gradients][sherman]", float,
+                   double) {
     using V = Eigen::Matrix<TestType, Eigen::Dynamic, 1>;
     const Eigen::Index d = 6;
     const V x = gaussian<TestType>(d, 1, 71).col(0);
@@ -332,21 +348,27 @@ TEMPLATE_TEST_CASE("gradients: Sherman-Morrison agrees with a dense inverse", "[
 }
 
 TEST_CASE("gradients: Sherman-Morrison rejects bad arguments", "[gradients][sherman]") {
-    const Eigen::VectorXd x = Eigen::VectorXd::Ones(3), v3 = Eigen::VectorXd::Ones(3), v2 = Eigen::VectorXd::Ones(2);
-    REQUIRE_THROWS_MATCHES(sherman_morrison_solve(0.0, 1.0, x, v3), std::invalid_argument,
-                           message_is("coreset::sherman_morrison_solve(): mu must satisfy 0 < mu < inf (got 0)"));
-    REQUIRE_THROWS_MATCHES(sherman_morrison_solve(1.0, -0.5, x, v3), std::invalid_argument,
-                           message_is("coreset::sherman_morrison_solve(): s must satisfy 0 <= s < inf (got -0.5)"));
-    REQUIRE_THROWS_MATCHES(sherman_morrison_solve(1.0, 1.0, x, v2), std::invalid_argument,
-                           message_is("coreset::sherman_morrison_solve(): v must have the length of x (got 2 for "
-                                      "length 3)"));
+    const Eigen::VectorXd x = Eigen::VectorXd::Ones(3), v3 = Eigen::VectorXd::Ones(3),
+                          v2 = Eigen::VectorXd::Ones(2);
+    REQUIRE_THROWS_MATCHES(
+        sherman_morrison_solve(0.0, 1.0, x, v3), std::invalid_argument,
+        message_is("coreset::sherman_morrison_solve(): mu must satisfy 0 < mu < inf (got 0)"));
+    REQUIRE_THROWS_MATCHES(
+        sherman_morrison_solve(1.0, -0.5, x, v3), std::invalid_argument,
+        message_is("coreset::sherman_morrison_solve(): s must satisfy 0 <= s < inf (got -0.5)"));
+    REQUIRE_THROWS_MATCHES(
+        sherman_morrison_solve(1.0, 1.0, x, v2), std::invalid_argument,
+        message_is("coreset::sherman_morrison_solve(): v must have the length of x (got 2 for "
+                   "length 3)"));
     const Eigen::MatrixXd X = Eigen::MatrixXd::Ones(3, 2);
     Eigen::VectorXd s(3);
     s << 1, -2, 0;
-    REQUIRE_THROWS_MATCHES(sherman_morrison_solve_rows(1.0, s, X, X), std::invalid_argument,
-                           message_is("coreset::sherman_morrison_solve_rows(): s must satisfy 0 <= s_i < inf (got "
-                                      "-2 at index 1)"));
-    REQUIRE_THROWS_MATCHES(sherman_morrison_solve_rows(1.0, s.head(2), X, X), std::invalid_argument,
-                           message_is("coreset::sherman_morrison_solve_rows(): s must be a vector with one entry "
-                                      "per row of x (got 2 x 1 for n = 3)"));
+    REQUIRE_THROWS_MATCHES(
+        sherman_morrison_solve_rows(1.0, s, X, X), std::invalid_argument,
+        message_is("coreset::sherman_morrison_solve_rows(): s must satisfy 0 <= s_i < inf (got "
+                   "-2 at index 1)"));
+    REQUIRE_THROWS_MATCHES(
+        sherman_morrison_solve_rows(1.0, s.head(2), X, X), std::invalid_argument,
+        message_is("coreset::sherman_morrison_solve_rows(): s must be a vector with one entry "
+                   "per row of x (got 2 x 1 for n = 3)"));
 }

@@ -64,8 +64,8 @@ struct AdaCoreOptions {
         detail::check_option(beta1 >= 0.0 && beta1 < 1.0, beta1, where, "beta1", "0 <= beta1 < 1");
         detail::check_option(beta2 >= 0.0 && beta2 < 1.0, beta2, where, "beta2", "0 <= beta2 < 1");
         detail::check_option(eps >= 0.0 && std::isfinite(eps), eps, where, "eps", "0 <= eps < inf");
-        detail::check_option(hessian_power >= 0.0 && hessian_power <= 1.0, hessian_power, where, "hessian_power",
-                             "0 <= hessian_power <= 1");
+        detail::check_option(hessian_power >= 0.0 && hessian_power <= 1.0, hessian_power, where,
+                             "hessian_power", "0 <= hessian_power <= 1");
         try {
             craig_options().validate();
         } catch (const std::invalid_argument& e) {
@@ -166,7 +166,8 @@ public:
     ///         count is not n, or d differs from earlier updates. A rejected update leaves the
     ///         state unchanged.
     template <class DerivedG, class DerivedH>
-    void update(const Eigen::MatrixBase<DerivedG>& gradients, const Eigen::MatrixBase<DerivedH>& hessian_diag) {
+    void update(const Eigen::MatrixBase<DerivedG>& gradients,
+                const Eigen::MatrixBase<DerivedH>& hessian_diag) {
         const char* where = "AdaCore::update()";
         check_observation(gradients, hessian_diag, where);
         detail::require(gradients.rows() == n_, where, "gradients must have one row per example (got ",
@@ -191,7 +192,8 @@ public:
             rows[static_cast<std::size_t>(j)] = static_cast<Eigen::Index>(indices.derived().coeff(j));
         update_listed(rows, gradients, hessian_diag);
     }
-    /// \copydoc update(const Eigen::MatrixBase<DerivedI>&, const Eigen::MatrixBase<DerivedG>&, const Eigen::MatrixBase<DerivedH>&)
+    /// \copydoc update(const Eigen::MatrixBase<DerivedI>&, const Eigen::MatrixBase<DerivedG>&, const
+    /// Eigen::MatrixBase<DerivedH>&)
     template <class Index, class DerivedG, class DerivedH>
     void update(const std::vector<Index>& indices, const Eigen::MatrixBase<DerivedG>& gradients,
                 const Eigen::MatrixBase<DerivedH>& hessian_diag) {
@@ -254,8 +256,8 @@ private:
         detail::check_nonempty(g, where, "gradients");
         detail::check_nonempty(h, where, "hessian_diag");
         detail::require(h.rows() == g.rows() && h.cols() == g.cols(), where,
-                        "hessian_diag must have the shape of gradients (got ", h.rows(), " x ", h.cols(), " for ",
-                        g.rows(), " x ", g.cols(), ")");
+                        "hessian_diag must have the shape of gradients (got ", h.rows(), " x ", h.cols(),
+                        " for ", g.rows(), " x ", g.cols(), ")");
         if (d_ != 0)
             detail::require(g.cols() == d_, where, "gradients must have d = ", d_,
                             " columns, as in earlier updates (got ", g.cols(), ")");
@@ -269,14 +271,15 @@ private:
         const char* where = "AdaCore::update()";
         check_observation(gradients, hessian_diag, where);
         const auto m = static_cast<Eigen::Index>(rows.size());
-        detail::require(m == gradients.rows(), where, "indices must have one entry per row of gradients (got ", m,
-                        " indices for ", gradients.rows(), " rows)");
+        detail::require(m == gradients.rows(), where,
+                        "indices must have one entry per row of gradients (got ", m, " indices for ",
+                        gradients.rows(), " rows)");
         std::vector<std::pair<Eigen::Index, Eigen::Index>> sorted(rows.size());  // (index, position)
         for (Eigen::Index j = 0; j < m; ++j) {
             const Eigen::Index i = rows[static_cast<std::size_t>(j)];
             if (i < 0 || i >= n_)
-                detail::raise(where, ": indices must satisfy 0 <= index < n = ", n_, " (got ", i, " at position ", j,
-                              ")");
+                detail::raise(where, ": indices must satisfy 0 <= index < n = ", n_, " (got ", i,
+                              " at position ", j, ")");
             sorted[static_cast<std::size_t>(j)] = {i, j};
         }
         std::sort(sorted.begin(), sorted.end());
@@ -329,7 +332,8 @@ private:
         detail::require_state(d_ > 0, where, "call update() first (no observation yet)");
         for (std::size_t i = 0; i < steps_.size(); ++i)
             detail::require_state(steps_[i] > 0, where,
-                                  "every example must have been updated at least once (row ", i, " has no update)");
+                                  "every example must have been updated at least once (row ", i,
+                                  " has no update)");
     }
 
     // out(i, k) = fn(g_bar(i, k), h_bar(i, k)), in double, rounded once.
@@ -365,8 +369,8 @@ private:
     Eigen::Index n_;
     AdaCoreOptions options_;
     Eigen::Index d_ = 0;
-    Matrix m_;                          // EMA of g, not bias-corrected
-    Matrix r_;                          // sqrt of the EMA of h^2, not bias-corrected
+    Matrix m_;                         // EMA of g, not bias-corrected
+    Matrix r_;                         // sqrt of the EMA of h^2, not bias-corrected
     std::vector<std::int64_t> steps_;  // updates per row
 };
 

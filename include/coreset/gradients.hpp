@@ -62,7 +62,8 @@ public:
                     total += v;
                 }
                 if (!(std::abs(total - 1.0) <= 1e-3))
-                    raise(where, ": scores must have rows summing to 1 +- 1e-3 for ModelOutput::Probabilities (got ",
+                    raise(where,
+                          ": scores must have rows summing to 1 +- 1e-3 for ModelOutput::Probabilities (got ",
                           total, " at row ", i, ")");
             }
         }
@@ -268,10 +269,9 @@ detail::RowMatrix<typename Derived::Scalar> logit_hessian_diagonal(const Eigen::
 /// \throws std::invalid_argument as `cross_entropy`, or when `embeddings` is empty, not finite or
 ///         has a row count other than n.
 template <class Derived, class DerivedY, class DerivedE>
-detail::RowMatrix<typename Derived::Scalar> last_layer_gradients(const Eigen::MatrixBase<Derived>& scores,
-                                                                 const Eigen::DenseBase<DerivedY>& labels,
-                                                                 const Eigen::MatrixBase<DerivedE>& embeddings,
-                                                                 ModelOutput output = ModelOutput::Logits) {
+detail::RowMatrix<typename Derived::Scalar> last_layer_gradients(
+    const Eigen::MatrixBase<Derived>& scores, const Eigen::DenseBase<DerivedY>& labels,
+    const Eigen::MatrixBase<DerivedE>& embeddings, ModelOutput output = ModelOutput::Logits) {
     using Scalar = typename Derived::Scalar;
     const char* where = "coreset::last_layer_gradients()";
     const detail::SoftmaxRows rows(scores, output, where);
@@ -387,7 +387,8 @@ detail::Vector<Scalar> hutchinson_diagonal(Hvp&& hvp, Eigen::Index dim, Eigen::I
         for (Eigen::Index k = 0; k < dim; ++k) z[k] = static_cast<Scalar>(rng.rademacher());
         hz = hvp(static_cast<const detail::Vector<Scalar>&>(z));
         if (hz.size() != dim)
-            detail::raise(where, ": hvp(v) must return a vector of length dim = ", dim, " (got ", hz.size(), ")");
+            detail::raise(where, ": hvp(v) must return a vector of length dim = ", dim, " (got ", hz.size(),
+                          ")");
         detail::check_finite(hz, where, "hvp(v)");
         sum += (z.cwiseProduct(hz)).template cast<double>();
     }
@@ -416,12 +417,14 @@ detail::Vector<typename DerivedX::Scalar> sherman_morrison_solve(double mu, doub
     const char* where = "coreset::sherman_morrison_solve()";
     detail::check_option(mu > 0 && std::isfinite(mu), mu, where, "mu", "0 < mu < inf");
     detail::check_option(s >= 0 && std::isfinite(s), s, where, "s", "0 <= s < inf");
-    detail::require(x.rows() == 1 || x.cols() == 1, where, "x must be a vector (got ", x.rows(), " x ", x.cols(), ")");
-    detail::require(v.rows() == 1 || v.cols() == 1, where, "v must be a vector (got ", v.rows(), " x ", v.cols(), ")");
+    detail::require(x.rows() == 1 || x.cols() == 1, where, "x must be a vector (got ", x.rows(), " x ",
+                    x.cols(), ")");
+    detail::require(v.rows() == 1 || v.cols() == 1, where, "v must be a vector (got ", v.rows(), " x ",
+                    v.cols(), ")");
     detail::check_matrix(x, where, "x");
     detail::check_matrix(v, where, "v");
-    detail::require(x.size() == v.size(), where, "v must have the length of x (got ", v.size(), " for length ",
-                    x.size(), ")");
+    detail::require(x.size() == v.size(), where, "v must have the length of x (got ", v.size(),
+                    " for length ", x.size(), ")");
     Eigen::VectorXd xd(x.size()), vd(v.size());
     for (Eigen::Index k = 0; k < x.size(); ++k) {
         xd[k] = static_cast<double>(x.derived().coeff(k));
@@ -443,9 +446,9 @@ detail::Vector<typename DerivedX::Scalar> sherman_morrison_solve(double mu, doub
 /// \throws std::invalid_argument on mu <= 0, a negative or non-finite s_i, empty or non-finite x or
 ///         v, or mismatched shapes.
 template <class DerivedS, class DerivedX, class DerivedV>
-detail::RowMatrix<typename DerivedX::Scalar> sherman_morrison_solve_rows(double mu, const Eigen::MatrixBase<DerivedS>& s,
-                                                                         const Eigen::MatrixBase<DerivedX>& x,
-                                                                         const Eigen::MatrixBase<DerivedV>& v) {
+detail::RowMatrix<typename DerivedX::Scalar> sherman_morrison_solve_rows(
+    double mu, const Eigen::MatrixBase<DerivedS>& s, const Eigen::MatrixBase<DerivedX>& x,
+    const Eigen::MatrixBase<DerivedV>& v) {
     using Scalar = typename DerivedX::Scalar;
     static_assert(std::is_same<Scalar, typename DerivedV::Scalar>::value,
                   "coreset: x and v must have the same scalar type");
