@@ -11,3 +11,4 @@
 #include "gradients.hpp"
 #include "adacore.hpp"
 #include "crest.hpp"
+#include "callbacks.hpp"
