@@ -374,17 +374,24 @@ TEST_CASE("crest: next_batch cycles through all coresets of the round", "[crest]
 }
 
 TEST_CASE("crest: check_indices is the sorted union of the round's subsets", "[crest]") {
-    const IndexVector y = sized_labels({30, 30});
-    CrestOptions o = small_options();
-    o.subset_fraction = 0.5;  // s = 15 of 30: the 3 subsets overlap
-    Crest crest(y, o);
-    const CrestCandidates cand = crest.candidates();
-    REQUIRE_THROWS_MATCHES(crest.check_indices(), std::logic_error,
-                           message_is("Crest::check_indices(): call select() first"));
-    crest.select(coreset_test::gaussian<double>(cand.size(), 2, 5), Eigen::VectorXd::Ones(cand.size()));
-    const std::set<Index> expected(cand.indices.begin(), cand.indices.end());
-    CHECK(crest.check_indices() == std::vector<Index>(expected.begin(), expected.end()));
-    CHECK(expected.size() < cand.indices.size());  // the overlap was removed
+    // A union covering most of the data (built by a scan) and a small one (built by a sort).
+    for (const auto& setup : {std::make_pair(Index(30), 0.5), std::make_pair(Index(2000), 0.002)}) {
+        const IndexVector y = sized_labels({setup.first, setup.first});
+        CrestOptions o = small_options();
+        o.subset_fraction = setup.second;  // s = 15 of 30 (the 3 subsets overlap), or 4 of 2000
+        Crest crest(y, o);
+        for (int round = 0; round < 3; ++round) {
+            const CrestCandidates cand = crest.candidates();
+            if (round == 0)
+                REQUIRE_THROWS_MATCHES(crest.check_indices(), std::logic_error,
+                                       message_is("Crest::check_indices(): call select() first"));
+            crest.select(coreset_test::gaussian<double>(cand.size(), 2, 5),
+                         Eigen::VectorXd::Ones(cand.size()));
+            const std::set<Index> expected(cand.indices.begin(), cand.indices.end());
+            CHECK(crest.check_indices() == std::vector<Index>(expected.begin(), expected.end()));
+            if (setup.first == 30) CHECK(expected.size() < cand.indices.size());  // the overlap was removed
+        }
+    }
 }
 
 TEST_CASE("crest: the same seed gives the same rounds, another seed other rounds", "[crest]") {

@@ -309,20 +309,21 @@ public:
             for (Eigen::Index local : parts[p].indices)
                 batches[p].indices.push_back(pending_.subsets[p][static_cast<std::size_t>(local)]);
         }
-        std::vector<Eigen::Index> check = pending_.indices;
-        std::sort(check.begin(), check.end());
-        check.erase(std::unique(check.begin(), check.end()), check.end());
-
-        // Commit (nothing below throws except std::bad_alloc).
+        // Commit (nothing below throws except std::bad_alloc). One recording per example and
+        // round: the largest of its losses in the round.
         const Eigen::Index round = selections_;
+        std::vector<Eigen::Index> check;
+        check.reserve(static_cast<std::size_t>(R));
         for (Eigen::Index j = 0; j < R; ++j) {
-            const auto i = static_cast<std::size_t>(pending_.indices[static_cast<std::size_t>(j)]);
+            const Eigen::Index i = pending_.indices[static_cast<std::size_t>(j)];
+            const auto iu = static_cast<std::size_t>(i);
             const auto loss = static_cast<float>(candidate_losses.derived().coeff(j));
-            if (stamp_[i] != round) {
-                stamp_[i] = round;
-                last_loss_[i] = loss;
+            if (stamp_[iu] != round) {
+                stamp_[iu] = round;
+                last_loss_[iu] = loss;
+                check.push_back(i);
             } else {
-                last_loss_[i] = std::max(last_loss_[i], loss);  // one recording per round: the largest
+                last_loss_[iu] = std::max(last_loss_[iu], loss);
             }
         }
         for (Eigen::Index i : check) {
@@ -330,6 +331,15 @@ public:
             s = static_cast<double>(last_loss_[static_cast<std::size_t>(i)]) < options_.alpha
                     ? std::min<std::uint32_t>(s + 1, std::numeric_limits<std::uint32_t>::max() - 1)
                     : 0;
+        }
+        // The union, ascending: a scan of the round stamps when it covers much of the data,
+        // a sort otherwise.
+        if (static_cast<Eigen::Index>(check.size()) > n_ / 32) {
+            check.clear();
+            for (Eigen::Index i = 0; i < n_; ++i)
+                if (stamp_[static_cast<std::size_t>(i)] == round) check.push_back(i);
+        } else {
+            std::sort(check.begin(), check.end());
         }
         coresets_ = std::move(batches);
         check_indices_ = std::move(check);
