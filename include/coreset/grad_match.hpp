@@ -268,9 +268,11 @@ struct ClassStepRelay {
 /// problem on the support (incremental Cholesky), repeat. An atom whose weight reaches 0 leaves
 /// the support for good; a row is never picked twice and the subset is never padded.
 ///
-/// Stops when k atoms have positive weight (BudgetReached), when \f$\|r\|/\|t\| <\f$ tolerance
-/// (ToleranceReached), when no unpicked row has a positive correlation (Exhausted), or when a
-/// callback asks (StoppedByCallback). `objective[s]` = \f$\|r\|\f$ after pick s (one entry per
+/// After each pick it stops when a callback asks (StoppedByCallback), when k atoms have positive
+/// weight (BudgetReached) or when \f$\|r\|/\|t\| <\f$ tolerance (ToleranceReached), checked in
+/// that order; and before a pick when no unpicked row has a positive correlation (Exhausted).
+/// With the target at zero the empty set is returned (ToleranceReached if tolerance > 0).
+/// `objective[s]` = \f$\|r\|\f$ after pick s (one entry per
 /// pick, so more entries than rows when atoms were dropped). Weights are on the scale of the
 /// target: with t = column sum they are around n / k each.
 ///
@@ -351,7 +353,7 @@ public:
         detail::check_matrix(gradients, where, "gradients");
         detail::check_option(batch_size >= 1, batch_size, where, "batch_size", "batch_size >= 1");
         detail::check_budget(budget, gradients.rows(), where);
-        const Eigen::Index batches = (budget + batch_size - 1) / batch_size;
+        const Eigen::Index batches = (budget - 1) / batch_size + 1;  // ceil, without overflow
         detail::RowMatrix<Scalar> means;
         detail::Vector<Scalar> sizes;
         detail::batch_means(gradients, batch_size, means, sizes);
