@@ -212,7 +212,8 @@ TEST_CASE("crest: candidates are per-class draws from the active pool", "[crest]
         }
         CHECK(cand.indices == concat);
         CHECK(cand.size() == 4 * 38);
-        const Matrix<double> g = coreset_test::gaussian<double>(cand.size(), 3, 11 + round);
+        const Matrix<double> g =
+            coreset_test::gaussian<double>(cand.size(), 3, 11 + static_cast<std::uint64_t>(round));
         crest.select(g, Eigen::VectorXd::Ones(cand.size()));
     }
 }
@@ -330,8 +331,9 @@ TEST_CASE("crest: rounds do not depend on the thread count, naive and lazy pick 
             std::vector<Eigen::VectorXd> weights;
             for (int round = 0; round < 2; ++round) {
                 const CrestCandidates cand = crest.candidates();
-                crest.select(coreset_test::blobs<float>(cand.size(), 3, 6, 0.7, 3 + round),
-                             Eigen::VectorXf::Ones(cand.size()));
+                crest.select(
+                    coreset_test::blobs<float>(cand.size(), 3, 6, 0.7, 3 + static_cast<std::uint64_t>(round)),
+                    Eigen::VectorXf::Ones(cand.size()));
                 for (const auto& b : crest.coresets()) {
                     picks.push_back(b.indices);
                     weights.push_back(b.weights);
@@ -403,8 +405,9 @@ TEST_CASE("crest: the same seed gives the same rounds, another seed other rounds
         std::vector<std::vector<Index>> out;
         for (int round = 0; round < 3; ++round) {
             const CrestCandidates cand = crest.candidates();
-            crest.select(coreset_test::gaussian<double>(cand.size(), 4, 7 + round),
-                         Eigen::VectorXd::Ones(cand.size()));
+            crest.select(
+                coreset_test::gaussian<double>(cand.size(), 4, 7 + static_cast<std::uint64_t>(round)),
+                Eigen::VectorXd::Ones(cand.size()));
             out.push_back(cand.indices);
             for (const auto& b : crest.coresets()) out.push_back(b.indices);
         }
