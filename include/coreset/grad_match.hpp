@@ -79,11 +79,17 @@ namespace detail {
 /// product is computed by the same kernel path whatever the number of threads.
 constexpr Eigen::Index kGradMatchBlock = 256;
 
+/// The working layout of the gradients: column-major, so that c = G r is d contiguous axpy
+/// passes (4x faster than row-wise dot products at d = 10, equal at d = 512). A column-major
+/// input is used in place; any other is copied once.
+template <class Scalar>
+using GradRef = Eigen::Ref<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>>;
+
 /// Column sums of a matrix, accumulated in double.
 template <class Derived>
 Eigen::VectorXd column_sum(const Eigen::MatrixBase<Derived>& x) {
-    Eigen::VectorXd t = Eigen::VectorXd::Zero(x.cols());
-    for (Eigen::Index i = 0; i < x.rows(); ++i) t += x.row(i).transpose().template cast<double>();
+    Eigen::VectorXd t(x.cols());
+    for (Eigen::Index j = 0; j < x.cols(); ++j) t[j] = x.col(j).template cast<double>().sum();
     return t;
 }
 
@@ -96,7 +102,7 @@ public:
 
     /// c = G r, then the row with the largest score among those with `picked[i] == 0`
     /// (ties: lowest index); -1 when every row is picked.
-    Eigen::Index run(const Eigen::Ref<const RowMatrix<Scalar>>& g, const Vector<Scalar>& r,
+    Eigen::Index run(const GradRef<Scalar>& g, const Vector<Scalar>& r,
                      const std::vector<unsigned char>& picked) {
         const Eigen::Index n = g.rows();
         const auto nb = static_cast<std::ptrdiff_t>(best_.size());
@@ -152,12 +158,13 @@ private:
 /// Non-negative ridge OMP on the rows of `g` (n x d) towards `target` (length d), up to `budget`
 /// atoms with positive weight. The kernel behind every GradMatch overload; indices are rows of `g`.
 template <class Scalar, class... Callbacks>
-Coreset<Scalar> grad_match_omp(const Eigen::Ref<const RowMatrix<Scalar>>& g, const Eigen::VectorXd& target,
+Coreset<Scalar> grad_match_omp(const GradRef<Scalar>& g, const Eigen::VectorXd& target,
                                Eigen::Index budget, const GradMatchOptions& options, Callbacks&... callbacks) {
     const Eigen::Index n = g.rows(), d = g.cols();
     const double tnorm = target.norm();
-    Eigen::VectorXd norms(n);
-    for (Eigen::Index i = 0; i < n; ++i) norms[i] = g.row(i).template cast<double>().norm();
+    Eigen::VectorXd norms = Eigen::VectorXd::Zero(n);
+    for (Eigen::Index j = 0; j < d; ++j) norms += g.col(j).template cast<double>().cwiseAbs2();
+    norms = norms.cwiseSqrt();
     Vector<Scalar> inv_norm;
     if (options.normalize) {
         inv_norm.resize(n);
@@ -184,7 +191,12 @@ Coreset<Scalar> grad_match_omp(const Eigen::Ref<const RowMatrix<Scalar>>& g, con
         out.status = Status::ToleranceReached;
     } else {
         for (Eigen::Index step = 0;; ++step) {
-            rs = solver.residual().template cast<Scalar>();
+            // The arg-max does not change under a positive scale of r: a power of two that brings
+            // max |r| into [0.5, 1) (exact) keeps G r inside float's range for huge (1e30) and tiny
+            // (1e-30) gradients alike.
+            int exponent = 0;
+            std::frexp(solver.residual().cwiseAbs().maxCoeff(), &exponent);
+            rs = (solver.residual() * std::ldexp(1.0, -exponent)).template cast<Scalar>();
             Eigen::Index e = pass.run(g, rs, picked);
             bool accepted = false;
             while (e >= 0) {
@@ -308,7 +320,7 @@ public:
         constexpr const char* where = "GradMatch::select()";
         detail::check_matrix(gradients, where, "gradients");
         detail::check_budget(budget, gradients.rows(), where);
-        const Eigen::Ref<const detail::RowMatrix<Scalar>> g(gradients.derived());
+        const detail::GradRef<Scalar> g(gradients.derived());
         return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), budget, options_, callbacks...);
     }
 
@@ -382,7 +394,7 @@ private:
         detail::check_budget(budget, gradients.rows(), where);
         Eigen::VectorXd t(target.size());
         for (Eigen::Index j = 0; j < t.size(); ++j) t[j] = static_cast<double>(target.derived().coeff(j));
-        const Eigen::Ref<const detail::RowMatrix<Scalar>> g(gradients.derived());
+        const detail::GradRef<Scalar> g(gradients.derived());
         return detail::grad_match_omp<Scalar>(g, t, budget, options_, callbacks...);
     }
 
@@ -405,7 +417,8 @@ private:
             return detail::per_class<Scalar>(
                 gradients, groups, budgets, true,
                 [&](const detail::RowMatrix<Scalar>& rows, Eigen::Index k, std::size_t) {
-                    return detail::grad_match_omp<Scalar>(rows, detail::column_sum(rows), k, opts);
+                    const detail::GradRef<Scalar> g(rows);  // the kernel's layout, as select() uses
+                    return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), k, opts);
                 });
         } else {
             Eigen::Index step = 0;
@@ -420,7 +433,8 @@ private:
                     }
                     detail::ClassStepRelay<Callbacks...> relay{std::tuple<Callbacks&...>(callbacks...), &groups[c],
                                                                &step, &stopped};
-                    return detail::grad_match_omp<Scalar>(rows, detail::column_sum(rows), k, opts, relay);
+                    const detail::GradRef<Scalar> g(rows);
+                    return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), k, opts, relay);
                 });
         }
     }
