@@ -396,6 +396,19 @@ TEST_CASE("crest: check_indices is the sorted union of the round's subsets", "[c
     }
 }
 
+TEST_CASE("crest: a second candidates() replaces the pending subsets", "[crest]") {
+    const IndexVector y = sized_labels({100, 100});
+    Crest crest(y, small_options());
+    const CrestCandidates first = crest.candidates(), second = crest.candidates();
+    REQUIRE(first.indices != second.indices);
+    crest.select(coreset_test::gaussian<double>(second.size(), 2, 3), Eigen::VectorXd::Ones(second.size()));
+    for (std::size_t p = 0; p < second.subsets.size(); ++p)
+        for (Index i : crest.coresets()[p].indices)
+            CHECK(std::count(second.subsets[p].begin(), second.subsets[p].end(), i) == 1);
+    const std::set<Index> expected(second.indices.begin(), second.indices.end());
+    CHECK(crest.check_indices() == std::vector<Index>(expected.begin(), expected.end()));
+}
+
 TEST_CASE("crest: the same seed gives the same rounds, another seed other rounds", "[crest]") {
     const IndexVector y = sized_labels({300, 200, 100});
     auto run = [&](std::uint64_t seed) {
@@ -500,6 +513,13 @@ TEST_CASE("crest: model_loss is L0 + g'delta + delta' diag(h) delta / 2 over the
     CHECK_THAT(crest.model_loss(), Catch::Matchers::WithinRel(expected, 1e-14));
     CHECK(crest.stats().region_steps == 2);
     CHECK(crest.stats().steps == 4);
+    // Vectors of either orientation, any scalar, map to the same flattened delta.
+    crest.begin_region(5.0, g, h);
+    const Eigen::Map<const Eigen::Matrix<float, 1, 6>> row(d1.data());
+    const Eigen::VectorXd column = Eigen::Map<const Eigen::VectorXf>(d2.data(), 6).cast<double>();
+    crest.record_update(row);
+    crest.record_update(column);
+    CHECK_THAT(crest.model_loss(), Catch::Matchers::WithinRel(expected, 1e-14));
 }
 
 TEST_CASE("crest: rho and the re-selection rule |L - F| > tau L", "[crest]") {
