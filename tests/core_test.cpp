@@ -122,7 +122,7 @@ TEST_CASE("rng: uniform() in [0, 1) with the right mean, rademacher is +-1", "[r
     REQUIRE(std::abs(rsum / 100000) < 0.015);
 }
 
-TEST_CASE("rng: sample() draws distinct elements of the pool; shuffle permutes", "[rng]") {
+TEST_CASE("rng: sample() draws distinct elements of the pool, shuffle permutes", "[rng]") {
     detail::Rng rng(3);
     std::vector<int> pool(50);
     std::iota(pool.begin(), pool.end(), 100);
