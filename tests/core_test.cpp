@@ -89,9 +89,9 @@ TEST_CASE("rng: fixed seed gives a fixed, platform-independent stream", "[rng]")
     REQUIRE(a.next() == 13793997310169335082ULL);
     REQUIRE(a.next() == 1900383378846508768ULL);
     detail::Rng b(42);
-    REQUIRE(b.below(1000) == 680);
+    REQUIRE(b.below(1000) == 83);
     REQUIRE(b.below(7) == 2);
-    REQUIRE(b.uniform() == 0.083862971059882163);
+    REQUIRE(b.uniform() == 0.68004341102813937);
     detail::Rng c(0), d(1);
     REQUIRE(c.next() != d.next());
 }
