@@ -9,6 +9,7 @@
 //                                [--skip grad-match@0.30,...]
 //   fashion_mnist gradient-error [--budgets ...] [--seeds ...] [--out DIR]
 //   fashion_mnist convex         [--budget 0.1] [--epochs 10] [--out DIR]
+//   fashion_mnist summarise      [--out DIR]   (DIR/train.md again from DIR/train.csv)
 //
 // Weights: every selector's weights are rescaled with coreset::mean_one and the trainers minimise
 // mean_j(w_j * loss_j) per mini-batch (for CRAIG's cluster sizes this is w_j * k / n, the
@@ -30,13 +31,15 @@
 #include "trainers.hpp"
 
 namespace ex = coreset_examples;
-using ex::RowMatrixXf;
 using Eigen::Index;
+using ex::RowMatrixXf;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 // ------------------------------------------------------------------------------------------------
 // Command line
@@ -71,7 +74,8 @@ Args parse(int argc, char** argv) {
         if (key.rfind("--", 0) != 0) throw std::invalid_argument("expected --option value, got " + key);
         a.kv[key.substr(2)] = argv[i + 1];
     }
-    if (argc > 2 && argc % 2 == 1) throw std::invalid_argument(std::string("option without value: ") + argv[argc - 1]);
+    if (argc > 2 && argc % 2 == 1)
+        throw std::invalid_argument(std::string("option without value: ") + argv[argc - 1]);
     return a;
 }
 
@@ -102,10 +106,14 @@ Data load(Index train_size) {
 enum class Method { Full, Random, Craig, CraigPB, GradMatch, GradMatchPB, AdaCore, Crest };
 
 const std::vector<std::pair<std::string, Method>>& method_names() {
-    static const std::vector<std::pair<std::string, Method>> names = {
-        {"full", Method::Full},           {"random", Method::Random},           {"craig", Method::Craig},
-        {"craig-pb", Method::CraigPB},    {"grad-match", Method::GradMatch},   {"grad-match-pb", Method::GradMatchPB},
-        {"adacore", Method::AdaCore},     {"crest", Method::Crest}};
+    static const std::vector<std::pair<std::string, Method>> names = {{"full", Method::Full},
+                                                                      {"random", Method::Random},
+                                                                      {"craig", Method::Craig},
+                                                                      {"craig-pb", Method::CraigPB},
+                                                                      {"grad-match", Method::GradMatch},
+                                                                      {"grad-match-pb", Method::GradMatchPB},
+                                                                      {"adacore", Method::AdaCore},
+                                                                      {"crest", Method::Crest}};
     return names;
 }
 Method method_of(const std::string& s) {
@@ -115,14 +123,14 @@ Method method_of(const std::string& s) {
 }
 std::string label_of(Method m) {
     switch (m) {
-    case Method::Full: return "full";
-    case Method::Random: return "random";
-    case Method::Craig: return "CRAIG";
-    case Method::CraigPB: return "CRAIG-PB";
-    case Method::GradMatch: return "GRAD-MATCH";
-    case Method::GradMatchPB: return "GRAD-MATCH-PB";
-    case Method::AdaCore: return "AdaCore";
-    case Method::Crest: return "CREST";
+        case Method::Full: return "full";
+        case Method::Random: return "random";
+        case Method::Craig: return "CRAIG";
+        case Method::CraigPB: return "CRAIG-PB";
+        case Method::GradMatch: return "GRAD-MATCH";
+        case Method::GradMatchPB: return "GRAD-MATCH-PB";
+        case Method::AdaCore: return "AdaCore";
+        case Method::Crest: return "CREST";
     }
     return "?";
 }
@@ -192,23 +200,24 @@ Subset select(Method method, const ex::Mlp& model, const Data& d, Index k, ex::S
     const coreset::Craig craig;
     const coreset::GradMatch grad_match;
     switch (method) {
-    case Method::Full: return all_rows(d.n());
-    case Method::Random: return random_subset(d.n(), k, rng);
-    case Method::Craig: return from_coreset(craig.select(proxies(model, d, false).logit_grad, d.y_train, k));
-    case Method::AdaCore: {
-        const Proxies p = proxies(model, d, false);
-        ada->update(p.logit_grad, coreset::logit_hessian_diagonal(p.logits));
-        return from_coreset(ada->select(d.y_train, k));
-    }
-    case Method::GradMatch:
-        return from_coreset(grad_match.select(proxies(model, d, true).last_layer, d.y_train, k));
-    case Method::CraigPB:
-        return per_batch(proxies(model, d, true).last_layer, rng,
-                         [&](const RowMatrixXf& g) { return craig.select_batches(g, batch, k); });
-    case Method::GradMatchPB:
-        return per_batch(proxies(model, d, true).last_layer, rng,
-                         [&](const RowMatrixXf& g) { return grad_match.select_batches(g, batch, k); });
-    case Method::Crest: break;
+        case Method::Full: return all_rows(d.n());
+        case Method::Random: return random_subset(d.n(), k, rng);
+        case Method::Craig:
+            return from_coreset(craig.select(proxies(model, d, false).logit_grad, d.y_train, k));
+        case Method::AdaCore: {
+            const Proxies p = proxies(model, d, false);
+            ada->update(p.logit_grad, coreset::logit_hessian_diagonal(p.logits));
+            return from_coreset(ada->select(d.y_train, k));
+        }
+        case Method::GradMatch:
+            return from_coreset(grad_match.select(proxies(model, d, true).last_layer, d.y_train, k));
+        case Method::CraigPB:
+            return per_batch(proxies(model, d, true).last_layer, rng,
+                             [&](const RowMatrixXf& g) { return craig.select_batches(g, batch, k); });
+        case Method::GradMatchPB:
+            return per_batch(proxies(model, d, true).last_layer, rng,
+                             [&](const RowMatrixXf& g) { return grad_match.select_batches(g, batch, k); });
+        case Method::Crest: break;
     }
     throw std::logic_error("select(): CREST has its own loop");
 }
@@ -260,7 +269,8 @@ Run train_subset(Method method, const Data& d, double budget, int seed, int epoc
         ex::train_epoch(model, d.x_train, d.y_train, subset.rows, subset.weights, opt.batch, rng);
         train_s += seconds_since(t0);
         steps += (Index(subset.rows.size()) + opt.batch - 1) / opt.batch;
-        run.log.push_back({epoch + 1, steps, select_s, train_s, test_accuracy(model, d), Index(subset.rows.size())});
+        run.log.push_back(
+            {epoch + 1, steps, select_s, train_s, test_accuracy(model, d), Index(subset.rows.size())});
     }
     return run;
 }
@@ -298,22 +308,28 @@ Run train_crest(const Data& d, double budget, int seed, int epochs, const ex::Sg
     for (int epoch = 0; epoch < epochs; ++epoch) {
         for (Index s = 0; s < steps_per_epoch; ++s) {
             auto t0 = Clock::now();
-            const coreset::CrestBatch batch = crest.next_batch();
-            const Eigen::VectorXf delta = model.step(ex::gather_rows(d.x_train, batch.indices),
-                                                     ex::gather(d.y_train, batch.indices), batch.weights.cast<float>());
-            crest.record_update(delta);
+            {
+                const ex::EigenThreads one(1);  // mini-batch products: single-threaded, as in train_epoch
+                const coreset::CrestBatch batch = crest.next_batch();
+                const Eigen::VectorXf delta =
+                    model.step(ex::gather_rows(d.x_train, batch.indices),
+                               ex::gather(d.y_train, batch.indices), batch.weights.cast<float>());
+                crest.record_update(delta);
+            }
             train_s += seconds_since(t0);
             ++steps;
             if (crest.should_check()) {
                 t0 = Clock::now();
                 const std::vector<Index>& rows = crest.check_indices();
                 const RowMatrixXf zc = model.logits(ex::gather_rows(d.x_train, rows));
-                const bool reselect = crest.check(coreset::cross_entropy(zc, ex::gather(d.y_train, rows)).mean());
+                const bool reselect =
+                    crest.check(coreset::cross_entropy(zc, ex::gather(d.y_train, rows)).mean());
                 select_s += seconds_since(t0);
                 if (reselect) select_and_anchor();
             }
         }
-        run.log.push_back({epoch + 1, steps, select_s, train_s, test_accuracy(model, d), steps_per_epoch * opt.batch});
+        run.log.push_back(
+            {epoch + 1, steps, select_s, train_s, test_accuracy(model, d), steps_per_epoch * opt.batch});
     }
     const coreset::CrestStats st = crest.stats();
     std::cerr << "  CREST: " << st.selections << " selections, " << st.checks << " checks, " << st.dropped
@@ -321,7 +337,8 @@ Run train_crest(const Data& d, double budget, int seed, int epochs, const ex::Sg
     return run;
 }
 
-Run train(Method m, const Data& d, double budget, int seed, int epochs, int reselect, const ex::SgdOptions& opt) {
+Run train(Method m, const Data& d, double budget, int seed, int epochs, int reselect,
+          const ex::SgdOptions& opt) {
     return m == Method::Crest ? train_crest(d, budget, seed, epochs, opt)
                               : train_subset(m, d, budget, seed, epochs, reselect, opt);
 }
@@ -354,9 +371,9 @@ MeanSpread summarise(const std::vector<double>& v) {
 
 void write_run_csv(std::ofstream& csv, const Run& r) {
     for (const EpochLog& e : r.log)
-        csv << label_of(r.method) << ',' << r.budget << ',' << r.seed << ',' << e.epoch << ',' << e.steps << ','
-            << e.subset_size << ',' << e.select_s << ',' << e.train_s << ',' << e.select_s + e.train_s << ','
-            << e.test_acc << '\n';
+        csv << label_of(r.method) << ',' << r.budget << ',' << r.seed << ',' << e.epoch << ',' << e.steps
+            << ',' << e.subset_size << ',' << e.select_s << ',' << e.train_s << ',' << e.select_s + e.train_s
+            << ',' << e.test_acc << '\n';
 }
 
 /// Wall time (selection + training) at the first epoch whose test accuracy reaches `target`; < 0 if never.
@@ -382,61 +399,27 @@ int demo(const Args& a) {
     std::cout << "Fashion-MNIST: " << d.n() << " training and " << d.x_test.rows() << " test images; "
               << "784-100-10 MLP, SGD (lr 0.05, momentum 0.9, batch 32), " << epochs << " epochs; "
               << "subsets of " << budget * 100 << "% selected every " << reselect << " epochs\n\n";
-    std::cout << std::left << std::setw(15) << "method" << std::right << std::setw(9) << "subset %" << std::setw(11)
-              << "test acc" << std::setw(13) << "selection s" << std::setw(12) << "training s" << '\n';
+    std::cout << std::left << std::setw(15) << "method" << std::right << std::setw(9) << "subset %"
+              << std::setw(11) << "test acc" << std::setw(13) << "selection s" << std::setw(12)
+              << "training s" << '\n';
     const std::vector<Method> methods = {Method::Full, Method::Random, Method::Craig, Method::GradMatch};
     for (Method m : methods) {
         const Run r = train(m, d, budget, seed, epochs, reselect, mlp_options());
         const double pct = 100.0 * double(r.log.back().subset_size) / double(d.n());
         std::cout << std::left << std::setw(15) << label_of(m) << std::right << std::setw(9) << fixed(pct, 1)
-                  << std::setw(10) << fixed(100 * r.accuracy(), 2) << '%' << std::setw(13) << fixed(r.select_s(), 2)
-                  << std::setw(12) << fixed(r.train_s(), 2) << std::endl;
+                  << std::setw(10) << fixed(100 * r.accuracy(), 2) << '%' << std::setw(13)
+                  << fixed(r.select_s(), 2) << std::setw(12) << fixed(r.train_s(), 2) << std::endl;
     }
-    std::cout << "\nGRAD-MATCH selects on last-layer gradients (1010 values per example), CRAIG on p - onehot(y) "
-                 "(10 values); both per class, weights rescaled to mean 1.\n"
-                 "Full experiments: scripts/experiments (results in docs/results.md).\n";
+    std::cout
+        << "\nGRAD-MATCH selects on last-layer gradients (1010 values per example), CRAIG on p - onehot(y) "
+           "(10 values); both per class, weights rescaled to mean 1.\n"
+           "Full experiments: scripts/experiments (results in docs/results.md).\n";
     return 0;
 }
 
-/// The training grid: every method x budget x seed; writes DIR/train.csv (one row per epoch) and
-/// DIR/train.md (summary tables).
-int grid(const Args& a) {
-    const std::vector<double> budgets = a.list("budgets", "0.01,0.05,0.1,0.3");
-    const std::vector<double> seeds = a.list("seeds", "0,1,2");
-    const int epochs = int(a.num("epochs", 10));
-    const int reselect = int(a.num("reselect", 2));
-    const double crest_budget = a.num("crest-budget", 0.1);
-    const std::string out = a.get("out", ".");
-    std::vector<Method> methods;
-    for (const std::string& w : a.words("methods", "full,random,craig,craig-pb,grad-match,grad-match-pb,adacore,crest"))
-        methods.push_back(method_of(w));
-    // --skip grad-match@0.3,...: leave out single (method, budget) cells (to bound the run time).
-    const std::vector<std::string> skip = a.words("skip", "");
-    const Data d = load(Index(a.num("train-size", 60000)));
-    std::ofstream csv(out + "/train.csv");
-    csv << "method,budget,seed,epoch,steps,subset,select_s,train_s,wall_s,test_acc\n";
-    std::vector<Run> runs;
-    auto run_one = [&](Method m, double b, int s) {
-        std::cerr << "[grid] " << label_of(m) << " budget " << b << " seed " << s << std::endl;
-        runs.push_back(train(m, d, b, s, epochs, reselect, mlp_options()));
-        write_run_csv(csv, runs.back());
-        csv.flush();
-        std::cerr << "  acc " << runs.back().accuracy() << " select " << runs.back().select_s() << " s, train "
-                  << runs.back().train_s() << " s" << std::endl;
-    };
-    for (double s : seeds)
-        for (Method m : methods) {
-            if (m == Method::Full) run_one(m, 1.0, int(s));
-            else if (m == Method::Crest) run_one(m, crest_budget, int(s));
-            else
-                for (double b : budgets) {
-                    std::string cell;
-                    for (const auto& [name, mm] : method_names())
-                        if (mm == m) cell = name + "@" + fixed(b, 2);
-                    if (std::find(skip.begin(), skip.end(), cell) == skip.end()) run_one(m, b, int(s));
-                }
-        }
-    // Summary: per method and budget, mean and spread over seeds; speed-up to full accuracy - 1 pt.
+/// The summary table of a training grid: per method and budget, mean and spread over seeds of the
+/// final test accuracy and times; time to the full-data accuracy minus 1 point and speed-up.
+void write_summary(const std::vector<Run>& runs, const std::string& path) {
     std::vector<double> full_acc;
     for (const Run& r : runs)
         if (r.method == Method::Full) full_acc.push_back(r.accuracy());
@@ -445,9 +428,9 @@ int grid(const Args& a) {
     for (const Run& r : runs)
         if (r.method == Method::Full && time_to(r, target) >= 0) full_time.push_back(time_to(r, target));
     const double t_full = full_time.empty() ? -1 : summarise(full_time).mean;
-    std::ofstream md(out + "/train.md");
-    md << "| method | subset | test accuracy % | wall s | of which selection s | time to " << fixed(100 * target, 2)
-       << "% s | speed-up vs full |\n|---|---|---|---|---|---|---|\n";
+    std::ofstream md(path);
+    md << "| method | subset | test accuracy % | wall s | of which selection s | time to "
+       << fixed(100 * target, 2) << "% s | speed-up vs full | seeds |\n|---|---|---|---|---|---|---|---|\n";
     std::vector<std::pair<Method, double>> keys;
     for (const Run& r : runs)
         if (std::find(keys.begin(), keys.end(), std::make_pair(r.method, r.budget)) == keys.end())
@@ -463,11 +446,13 @@ int grid(const Args& a) {
                 sel.push_back(r.select_s());
                 size = r.log.back().subset_size;
                 const double t = time_to(r, target);
-                if (t >= 0) reach.push_back(t);
-                else ++missed;
+                if (t >= 0)
+                    reach.push_back(t);
+                else
+                    ++missed;
             }
         const MeanSpread ac = summarise(acc), wa = summarise(wall), se = summarise(sel);
-        std::string subset = m == Method::Full ? "100%"
+        std::string subset = m == Method::Full    ? "100%"
                              : m == Method::Crest ? fixed(100 * b, 0) + "% of steps"
                                                   : fixed(100 * b, 0) + "% (" + std::to_string(size) + ")";
         std::string reach_s = "not reached", speed = "-";
@@ -476,12 +461,95 @@ int grid(const Args& a) {
             reach_s = fixed(t, 1);
             if (t_full > 0) speed = fixed(t_full / t, 2) + "x";
         } else if (!reach.empty()) {
-            reach_s = "reached by " + std::to_string(reach.size()) + " of " + std::to_string(acc.size()) + " seeds";
+            reach_s =
+                "reached by " + std::to_string(reach.size()) + " of " + std::to_string(acc.size()) + " seeds";
         }
-        md << "| " << label_of(m) << " | " << subset << " | " << fixed(ac.mean, 2) << " ± " << fixed(ac.spread, 2)
-           << " | " << fixed(wa.mean, 1) << " | " << fixed(se.mean, 1) << " | " << reach_s << " | " << speed << " |\n";
+        md << "| " << label_of(m) << " | " << subset << " | " << fixed(ac.mean, 2) << " ± "
+           << fixed(ac.spread, 2) << " | " << fixed(wa.mean, 1) << " | " << fixed(se.mean, 1) << " | "
+           << reach_s << " | " << speed << " | " << acc.size() << " |\n";
+    }
+}
+
+/// Runs back from a train.csv written by write_run_csv.
+std::vector<Run> read_runs(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("cannot open " + path);
+    std::vector<Run> runs;
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+        std::stringstream ss(line);
+        std::vector<std::string> f;
+        for (std::string item; std::getline(ss, item, ',');) f.push_back(item);
+        if (f.size() != 10) throw std::runtime_error("bad line in " + path + ": " + line);
+        Method m = Method::Full;
+        bool known = false;
+        for (const auto& [name, mm] : method_names())
+            if (label_of(mm) == f[0]) m = mm, known = true;
+        if (!known) throw std::runtime_error("unknown method in " + path + ": " + f[0]);
+        const double budget = std::stod(f[1]);
+        const int seed = std::stoi(f[2]);
+        if (runs.empty() || runs.back().method != m || runs.back().budget != budget ||
+            runs.back().seed != seed || std::stoi(f[3]) == 1)
+            runs.push_back(Run{m, budget, seed, {}});
+        runs.back().log.push_back({std::stoi(f[3]), Index(std::stoll(f[4])), std::stod(f[6]), std::stod(f[7]),
+                                   std::stod(f[9]), Index(std::stoll(f[5]))});
+    }
+    return runs;
+}
+
+/// The training grid: every method x budget x seed; writes DIR/train.csv (one row per epoch) and
+/// DIR/train.md (summary tables).
+int grid(const Args& a) {
+    const std::vector<double> budgets = a.list("budgets", "0.01,0.05,0.1,0.3");
+    const std::vector<double> seeds = a.list("seeds", "0,1,2");
+    const int epochs = int(a.num("epochs", 10));
+    const int reselect = int(a.num("reselect", 2));
+    const double crest_budget = a.num("crest-budget", 0.1);
+    const std::string out = a.get("out", ".");
+    std::vector<Method> methods;
+    for (const std::string& w :
+         a.words("methods", "full,random,craig,craig-pb,grad-match,grad-match-pb,adacore,crest"))
+        methods.push_back(method_of(w));
+    // --skip grad-match@0.3,...: leave out single (method, budget) cells (to bound the run time).
+    const std::vector<std::string> skip = a.words("skip", "");
+    const Data d = load(Index(a.num("train-size", 60000)));
+    std::ofstream csv(out + "/train.csv");
+    csv << "method,budget,seed,epoch,steps,subset,select_s,train_s,wall_s,test_acc\n";
+    std::vector<Run> runs;
+    auto run_one = [&](Method m, double b, int s) {
+        std::cerr << "[grid] " << label_of(m) << " budget " << b << " seed " << s << std::endl;
+        runs.push_back(train(m, d, b, s, epochs, reselect, mlp_options()));
+        write_run_csv(csv, runs.back());
+        csv.flush();
+        std::cerr << "  acc " << runs.back().accuracy() << " select " << runs.back().select_s()
+                  << " s, train " << runs.back().train_s() << " s" << std::endl;
+    };
+    for (double s : seeds) {
+        for (Method m : methods) {
+            if (m == Method::Full)
+                run_one(m, 1.0, int(s));
+            else if (m == Method::Crest)
+                run_one(m, crest_budget, int(s));
+            else
+                for (double b : budgets) {
+                    std::string cell;
+                    for (const auto& [name, mm] : method_names())
+                        if (mm == m) cell = name + "@" + fixed(b, 2);
+                    if (std::find(skip.begin(), skip.end(), cell) == skip.end()) run_one(m, b, int(s));
+                }
+        }
+        write_summary(runs, out + "/train.md");  // after every seed: a long run can be stopped
     }
     std::cerr << "[grid] wrote " << out << "/train.csv and train.md\n";
+    return 0;
+}
+
+/// Rewrites DIR/train.md from DIR/train.csv (e.g. after merging the rows of several runs).
+int summarise_csv(const Args& a) {
+    const std::string out = a.get("out", ".");
+    write_summary(read_runs(out + "/train.csv"), out + "/train.md");
+    std::cerr << "[summarise] wrote " << out << "/train.md\n";
     return 0;
 }
 
@@ -504,14 +572,16 @@ int gradient_error(const Args& a) {
     const Eigen::RowVectorXd full = p.last_layer.cast<double>().colwise().sum();
     auto error = [&](const coreset::Coreset<float>& cs) {
         Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(full.size());
-        for (Index j = 0; j < cs.size(); ++j) sum += double(cs.weights[j]) * p.last_layer.row(cs.indices[j]).cast<double>();
+        for (Index j = 0; j < cs.size(); ++j)
+            sum += double(cs.weights[j]) * p.last_layer.row(cs.indices[j]).cast<double>();
         return (sum - full).norm() / full.norm();
     };
     coreset::AdaCore<float> ada(d.n());
     ada.update(p.logit_grad, coreset::logit_hessian_diagonal(p.logits));
     const coreset::Craig craig;
     const coreset::GradMatch gm;
-    const std::vector<std::string> names = {"random", "CRAIG", "CRAIG-PB", "GRAD-MATCH", "GRAD-MATCH-PB", "AdaCore"};
+    const std::vector<std::string> names = {"random",     "CRAIG",         "CRAIG-PB",
+                                            "GRAD-MATCH", "GRAD-MATCH-PB", "AdaCore"};
     std::ofstream csv(out + "/gradient_error.csv");
     csv << "method,budget,seed,subset,error,select_s\n";
     std::map<std::pair<std::string, double>, std::vector<double>> errors;
@@ -539,7 +609,8 @@ int gradient_error(const Args& a) {
                     for (Index i = 0; i < d.n(); ++i) perm[static_cast<std::size_t>(i)] = i;
                     r.shuffle(perm);
                     const RowMatrixXf g = ex::gather_rows(p.last_layer, perm);
-                    cs = name == "CRAIG-PB" ? craig.select_batches(g, opt.batch, k) : gm.select_batches(g, opt.batch, k);
+                    cs = name == "CRAIG-PB" ? craig.select_batches(g, opt.batch, k)
+                                            : gm.select_batches(g, opt.batch, k);
                     for (auto& i : cs.indices) i = perm[static_cast<std::size_t>(i)];
                 }
                 const double t = seconds_since(t0);
@@ -547,8 +618,8 @@ int gradient_error(const Args& a) {
                 errors[{name, b}].push_back(err);
                 csv << name << ',' << b << ',' << s << ',' << cs.size() << ',' << err << ',' << t << '\n';
                 csv.flush();
-                std::cerr << "  " << name << " " << b << " seed " << s << ": " << err << " (" << cs.size() << " rows, "
-                          << t << " s)" << std::endl;
+                std::cerr << "  " << name << " " << b << " seed " << s << ": " << err << " (" << cs.size()
+                          << " rows, " << t << " s)" << std::endl;
             }
         }
     }
@@ -564,7 +635,8 @@ int gradient_error(const Args& a) {
     dat << '\n';
     for (const std::string& name : names) {
         md << "| " << name << " |";
-        for (double b : budgets) md << ' ' << std::setprecision(3) << summarise(errors[{name, b}]).mean << " |";
+        for (double b : budgets)
+            md << ' ' << std::setprecision(3) << summarise(errors[{name, b}]).mean << " |";
         md << '\n';
     }
     for (double b : budgets) {
@@ -599,11 +671,15 @@ int convex(const Args& a) {
         ex::SplitMix rng(11);
         const auto t0 = Clock::now();
         Subset s;
-        if (name == "full") s = all_rows(d.n());
-        else if (name == "random") s = random_subset(d.n(), k, rng);
-        else s = from_coreset(coreset::Craig().select(d.x_train, d.y_train, k));
+        if (name == "full")
+            s = all_rows(d.n());
+        else if (name == "random")
+            s = random_subset(d.n(), k, rng);
+        else
+            s = from_coreset(coreset::Craig().select(d.x_train, d.y_train, k));
         const double select_s = seconds_since(t0);
-        std::cerr << "[convex] " << name << ": " << s.rows.size() << " rows, selection " << select_s << " s" << std::endl;
+        std::cerr << "[convex] " << name << ": " << s.rows.size() << " rows, selection " << select_s << " s"
+                  << std::endl;
         ex::SoftmaxRegression model(d.x_train.cols(), 10, opt, 0);
         Curve c{name, select_s, {}, 0};
         double train_s = 0;
@@ -614,8 +690,8 @@ int convex(const Args& a) {
             const double obj = model.objective(d.x_train, d.y_train);
             c.acc = ex::loss_and_accuracy(model.logits(d.x_test), d.y_test).second;
             c.wall_obj.emplace_back(select_s + train_s, obj);
-            csv << name << ',' << e << ',' << select_s << ',' << train_s << ',' << select_s + train_s << ',' << obj << ','
-                << c.acc << '\n';
+            csv << name << ',' << e << ',' << select_s << ',' << train_s << ',' << select_s + train_s << ','
+                << obj << ',' << c.acc << '\n';
         }
         curves.push_back(c);
     }
@@ -627,15 +703,17 @@ int convex(const Args& a) {
     };
     std::ofstream md(out + "/convex.md");
     const Curve& full = curves[0];
-    md << "| training set | rows | selection s | wall s (" << epochs << " epochs) | final training loss | test accuracy % "
+    md << "| training set | rows | selection s | wall s (" << epochs
+       << " epochs) | final training loss | test accuracy % "
        << "| time to its own final loss: full data / this | \n|---|---|---|---|---|---|---|\n";
     for (const Curve& c : curves) {
         const double own = c.wall_obj.back().second;
         const double tf = reach(full, own), tc = reach(c, own);
-        md << "| " << c.name << " | " << (c.name == "full" ? d.n() : k) << " | " << fixed(c.select_s, 1) << " | "
-           << fixed(c.wall_obj.back().first, 1) << " | " << fixed(own, 4) << " | " << fixed(100 * c.acc, 2) << " | "
-           << (tf < 0 ? std::string("full data never reaches it") : fixed(tf, 1) + " / " + fixed(tc, 1) + " = " +
-                                                                          fixed(tf / tc, 2) + "x")
+        md << "| " << c.name << " | " << (c.name == "full" ? d.n() : k) << " | " << fixed(c.select_s, 1)
+           << " | " << fixed(c.wall_obj.back().first, 1) << " | " << fixed(own, 4) << " | "
+           << fixed(100 * c.acc, 2) << " | "
+           << (tf < 0 ? std::string("full data never reaches it")
+                      : fixed(tf, 1) + " / " + fixed(tc, 1) + " = " + fixed(tf / tc, 2) + "x")
            << " |\n";
     }
     std::cerr << "[convex] wrote " << out << "/convex.{csv,md}\n";
@@ -651,7 +729,8 @@ int main(int argc, char** argv) {
         if (a.command == "grid") return grid(a);
         if (a.command == "gradient-error") return gradient_error(a);
         if (a.command == "convex") return convex(a);
-        std::cerr << "usage: fashion_mnist demo|grid|gradient-error|convex [--option value ...]\n";
+        if (a.command == "summarise") return summarise_csv(a);
+        std::cerr << "usage: fashion_mnist demo|grid|gradient-error|convex|summarise [--option value ...]\n";
         return 2;
     } catch (const std::exception& e) {
         std::cerr << "fashion_mnist: " << e.what() << '\n';

@@ -57,11 +57,16 @@ int main(int argc, char** argv) {
     int64_t train_size = 60000;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
-        if (k == "--epochs") epochs = std::stoi(v);
-        else if (k == "--reselect") reselect = std::stoi(v);
-        else if (k == "--budget") budget = std::stod(v);
-        else if (k == "--train-size") train_size = std::stoll(v);
-        else if (k == "--seed") seed = std::stoi(v);
+        if (k == "--epochs")
+            epochs = std::stoi(v);
+        else if (k == "--reselect")
+            reselect = std::stoi(v);
+        else if (k == "--budget")
+            budget = std::stod(v);
+        else if (k == "--train-size")
+            train_size = std::stoll(v);
+        else if (k == "--seed")
+            seed = std::stoi(v);
         else {
             std::cerr << "unknown option " << k << '\n';
             return 2;
@@ -75,8 +80,10 @@ int main(int argc, char** argv) {
         // Labels as an Eigen integer vector for the per-class selection (int64 tensor -> Map, no copy).
         const Eigen::Map<const Eigen::Matrix<int64_t, Eigen::Dynamic, 1>> labels(y.data_ptr<int64_t>(), n);
 
-        torch::nn::Sequential net(torch::nn::Linear(784, 100), torch::nn::Sigmoid(), torch::nn::Linear(100, 10));
-        torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(1e-4));
+        torch::nn::Sequential net(torch::nn::Linear(784, 100), torch::nn::Sigmoid(),
+                                  torch::nn::Linear(100, 10));
+        torch::optim::SGD opt(net->parameters(),
+                              torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(1e-4));
         const coreset::Craig craig;  // Euclidean, lazy greedy, per class below
 
         torch::Tensor subset, weights;  // selected row indices [k] (int64) and mean-one weights [k]
@@ -89,11 +96,14 @@ int main(int argc, char** argv) {
                 {
                     // 1. p - onehot(y) for every training example, [n, 10], no autograd graph.
                     torch::NoGradGuard no_grad;
-                    proxy = (torch::softmax(net->forward(x), 1) - torch::one_hot(y, 10).to(torch::kFloat)).contiguous();
+                    proxy = (torch::softmax(net->forward(x), 1) - torch::one_hot(y, 10).to(torch::kFloat))
+                                .contiguous();
                 }
                 // 2. coreset reads the tensor's memory directly; weights are cluster sizes (sum n).
                 const coreset::Coreset<float> cs = craig.select(as_eigen(proxy), labels, k);
-                subset = torch::from_blob(const_cast<Eigen::Index*>(cs.indices.data()), {cs.size()}, torch::kLong).clone();
+                subset =
+                    torch::from_blob(const_cast<Eigen::Index*>(cs.indices.data()), {cs.size()}, torch::kLong)
+                        .clone();
                 const Eigen::VectorXf w = coreset::mean_one(cs.weights);  // mean 1 for mean_j(w_j * CE_j)
                 weights = torch::from_blob(const_cast<float*>(w.data()), {cs.size()}, torch::kFloat).clone();
                 select_s += std::chrono::duration<double>(Clock::now() - t0).count();
@@ -113,9 +123,11 @@ int main(int argc, char** argv) {
                 opt.step();
             }
             train_s += std::chrono::duration<double>(Clock::now() - t0).count();
-            std::cout << "epoch " << epoch + 1 << ": " << subset.size(0) << " of " << n << " rows (CRAIG, per class), "
-                      << "test accuracy " << std::fixed << std::setprecision(2) << 100 * accuracy(net, x_test, y_test)
-                      << "%, selection " << select_s << " s, training " << train_s << " s" << std::endl;
+            std::cout << "epoch " << epoch + 1 << ": " << subset.size(0) << " of " << n
+                      << " rows (CRAIG, per class), "
+                      << "test accuracy " << std::fixed << std::setprecision(2)
+                      << 100 * accuracy(net, x_test, y_test) << "%, selection " << select_s << " s, training "
+                      << train_s << " s" << std::endl;
         }
     } catch (const std::exception& e) {
         std::cerr << "libtorch_mlp: " << e.what() << '\n';

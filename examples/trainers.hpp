@@ -37,6 +37,18 @@ private:
     std::uint64_t state_;
 };
 
+/// Sets Eigen's thread count for its lifetime (Eigen::setNbThreads), then restores it.
+class EigenThreads {
+public:
+    explicit EigenThreads(int threads) : saved_(Eigen::nbThreads()) { Eigen::setNbThreads(threads); }
+    ~EigenThreads() { Eigen::setNbThreads(saved_); }
+    EigenThreads(const EigenThreads&) = delete;
+    EigenThreads& operator=(const EigenThreads&) = delete;
+
+private:
+    int saved_;
+};
+
 /// Rows `idx` of a row-major matrix.
 inline RowMatrixXf gather_rows(const RowMatrixXf& x, const std::vector<Eigen::Index>& idx) {
     RowMatrixXf out(static_cast<Eigen::Index>(idx.size()), x.cols());
@@ -52,10 +64,10 @@ inline Eigen::VectorXi gather(const Eigen::VectorXi& y, const std::vector<Eigen:
 
 /// Hyper-parameters shared by both trainers.
 struct SgdOptions {
-    float lr = 0.05f;        ///< learning rate
-    float momentum = 0.9f;   ///< heavy-ball momentum
-    float l2 = 1e-4f;        ///< L2 penalty (l2 / 2) ||W||^2 on the weight matrices
-    Eigen::Index batch = 32; ///< mini-batch size
+    float lr = 0.05f;         ///< learning rate
+    float momentum = 0.9f;    ///< heavy-ball momentum
+    float l2 = 1e-4f;         ///< L2 penalty (l2 / 2) ||W||^2 on the weight matrices
+    Eigen::Index batch = 32;  ///< mini-batch size
 };
 
 namespace detail_trainers {
@@ -70,7 +82,8 @@ inline void softmax_rows(RowMatrixXf& z) {
 }
 
 /// a = (softmax(z) - onehot(y)) * w_i / B: the gradient of mean_i(w_i * CE_i) w.r.t. the logits.
-inline RowMatrixXf weighted_logit_gradient(RowMatrixXf z, const Eigen::VectorXi& y, const Eigen::VectorXf& w) {
+inline RowMatrixXf weighted_logit_gradient(RowMatrixXf z, const Eigen::VectorXi& y,
+                                           const Eigen::VectorXf& w) {
     softmax_rows(z);
     const float inv_b = 1.0f / static_cast<float>(z.rows());
     for (Eigen::Index i = 0; i < z.rows(); ++i) {
@@ -106,8 +119,11 @@ inline std::pair<double, double> loss_and_accuracy(const RowMatrixXf& z, const E
 class SoftmaxRegression {
 public:
     SoftmaxRegression(Eigen::Index d, Eigen::Index classes, SgdOptions opt, std::uint64_t /*seed*/)
-        : W_(Eigen::MatrixXf::Zero(d, classes)), b_(Eigen::RowVectorXf::Zero(classes)),
-          vW_(Eigen::MatrixXf::Zero(d, classes)), vb_(Eigen::RowVectorXf::Zero(classes)), opt_(opt) {}
+        : W_(Eigen::MatrixXf::Zero(d, classes)),
+          b_(Eigen::RowVectorXf::Zero(classes)),
+          vW_(Eigen::MatrixXf::Zero(d, classes)),
+          vb_(Eigen::RowVectorXf::Zero(classes)),
+          opt_(opt) {}
 
     RowMatrixXf logits(const RowMatrixXf& x) const {
         RowMatrixXf z = x * W_;
@@ -140,10 +156,15 @@ private:
 class Mlp {
 public:
     Mlp(Eigen::Index d, Eigen::Index classes, SgdOptions opt, std::uint64_t seed, Eigen::Index hidden = 100)
-        : W1_(d, hidden), b1_(Eigen::RowVectorXf::Zero(hidden)), W2_(hidden, classes),
-          b2_(Eigen::RowVectorXf::Zero(classes)), vW1_(Eigen::MatrixXf::Zero(d, hidden)),
-          vb1_(Eigen::RowVectorXf::Zero(hidden)), vW2_(Eigen::MatrixXf::Zero(hidden, classes)),
-          vb2_(Eigen::RowVectorXf::Zero(classes)), opt_(opt) {
+        : W1_(d, hidden),
+          b1_(Eigen::RowVectorXf::Zero(hidden)),
+          W2_(hidden, classes),
+          b2_(Eigen::RowVectorXf::Zero(classes)),
+          vW1_(Eigen::MatrixXf::Zero(d, hidden)),
+          vb1_(Eigen::RowVectorXf::Zero(hidden)),
+          vW2_(Eigen::MatrixXf::Zero(hidden, classes)),
+          vb2_(Eigen::RowVectorXf::Zero(classes)),
+          opt_(opt) {
         SplitMix rng(seed * 0x2545f4914f6cdd1dULL + 17);
         detail_trainers::init_uniform(W1_, float(std::sqrt(6.0 / double(d + hidden))), rng);
         detail_trainers::init_uniform(W2_, float(std::sqrt(6.0 / double(hidden + classes))), rng);
@@ -199,12 +220,12 @@ private:
 /// One epoch over `rows` (indices into x) in a random order, in mini-batches of opt.batch, each
 /// row's loss multiplied by its weight (weights[j] belongs to rows[j]).
 template <class Model>
-void train_epoch(Model& model, const RowMatrixXf& x, const Eigen::VectorXi& y, const std::vector<Eigen::Index>& rows,
-                 const Eigen::VectorXf& weights, Eigen::Index batch, SplitMix& rng) {
-    // Mini-batch products are too small to gain from threads; Eigen's own count only (the coreset
-    // selectors keep their OpenMP threads).
-    const int threads = Eigen::nbThreads();
-    Eigen::setNbThreads(1);
+void train_epoch(Model& model, const RowMatrixXf& x, const Eigen::VectorXi& y,
+                 const std::vector<Eigen::Index>& rows, const Eigen::VectorXf& weights, Eigen::Index batch,
+                 SplitMix& rng) {
+    // Mini-batch products are too small to gain from threads (on a loaded machine threads make
+    // them many times slower); this sets Eigen's own count only, the selectors keep their threads.
+    const EigenThreads one(1);
     std::vector<Eigen::Index> order(rows.size());
     std::iota(order.begin(), order.end(), Eigen::Index(0));
     rng.shuffle(order);
@@ -218,7 +239,6 @@ void train_epoch(Model& model, const RowMatrixXf& x, const Eigen::VectorXi& y, c
         }
         model.step(gather_rows(x, idx), gather(y, idx), w);
     }
-    Eigen::setNbThreads(threads);
 }
 
 }  // namespace coreset_examples
