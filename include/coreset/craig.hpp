@@ -124,7 +124,7 @@ public:
         detail::Vector<Scalar> sizes;
         detail::batch_means(gradients, batch_size, means, sizes);
         if (options_.metric == Metric::Cosine) detail::check_no_zero_row(means, where, "gradients");
-        const Eigen::Index batches = (budget + batch_size - 1) / batch_size;
+        const Eigen::Index batches = (budget - 1) / batch_size + 1;  // ceil, without overflow
         const auto picked =
             detail::run_facility_location<Scalar>(means, &sizes, batches, options_.engine(), where);
         return detail::expand_batches(picked, gradients.rows(), batch_size);

@@ -185,12 +185,12 @@ public:
         detail::require(labels.size() > 0, where, "labels must not be empty (got size 0)");
         const Eigen::Index classes = detail::check_labels(labels.derived(), labels.size(), where);
         n_ = labels.size();
+        // Class c is group c of group_by_label: the label itself, unless the labels are sparse ids
+        // larger than n (then the labels present, in ascending order; no O(max label) memory).
+        pools_ = detail::group_by_label(labels.derived(), classes);
         labels_.resize(static_cast<std::size_t>(n_));
-        pools_.assign(static_cast<std::size_t>(classes), {});
-        for (Eigen::Index i = 0; i < n_; ++i) {
-            labels_[static_cast<std::size_t>(i)] = static_cast<Eigen::Index>(labels.derived().coeff(i));
-            pools_[static_cast<std::size_t>(labels_[static_cast<std::size_t>(i)])].push_back(i);
-        }
+        for (std::size_t c = 0; c < pools_.size(); ++c)
+            for (Eigen::Index i : pools_[c]) labels_[static_cast<std::size_t>(i)] = static_cast<Eigen::Index>(c);
         Eigen::Index present = 0;
         for (const auto& p : pools_) present += p.empty() ? 0 : 1;
         per_class_ = static_cast<Eigen::Index>(
@@ -276,7 +276,7 @@ public:
         for (std::size_t p = 0; p < pending_.subsets.size(); ++p)
             offsets[p + 1] = offsets[p] + static_cast<Eigen::Index>(pending_.subsets[p].size());
         const auto P = static_cast<std::ptrdiff_t>(pending_.subsets.size());
-        std::exception_ptr error;
+        std::vector<std::exception_ptr> errors(pending_.subsets.size());  // the lowest subset's is rethrown
         // Subsets in parallel, the classes of a subset serially (their ground sets are small).
         CORESET_OMP(omp parallel for schedule(dynamic, 1) if (P > 1))
         for (std::ptrdiff_t p = 0; p < P; ++p) {
@@ -285,11 +285,11 @@ public:
                 parts[pu] = select_subset(g_ref.middleRows(offsets[pu], offsets[pu + 1] - offsets[pu]),
                                           pending_.subsets[pu], static_cast<std::uint64_t>(p));
             } catch (...) {
-                CORESET_OMP(omp critical(coreset_crest_select_error))
-                if (!error) error = std::current_exception();
+                errors[static_cast<std::size_t>(p)] = std::current_exception();
             }
         }
-        if (error) std::rethrow_exception(error);
+        for (const auto& error : errors)
+            if (error) std::rethrow_exception(error);
 
         Eigen::Index total = 0;
         for (const auto& part : parts) total += part.size();

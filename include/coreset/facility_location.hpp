@@ -99,7 +99,8 @@ public:
         const std::size_t S = sizeof(Scalar);
         const std::size_t um = static_cast<std::size_t>(m_);
         // State: the prepared rows, best distance, assignment, integer gains, flags, lazy heap.
-        const std::size_t state = dist.bytes() + um * (S + 2 * sizeof(Eigen::Index) + 2 * sizeof(std::int64_t) + 8);
+        const std::size_t state = dist.bytes() + um * (S + 2 * sizeof(Eigen::Index) + 2 * sizeof(std::int64_t) + 8) +
+                                  (mass ? um * S : 0);
         const std::size_t dense = um * um * S + dist.scratch_bytes(std::min<Eigen::Index>(m_, PairwiseDistances<Scalar>::tile_rows), max_threads());
         const std::size_t row = um * S;
         const std::size_t budget = opt.memory_budget_bytes;
@@ -182,8 +183,10 @@ public:
             }
         }
         // Weights: the mass of the rows each pick represents (ties went to the earliest pick).
-        std::vector<std::int64_t> w(static_cast<std::size_t>(m_), 0.0);
-        for (Eigen::Index i = 0; i < m_; ++i) w[static_cast<std::size_t>(assign_[static_cast<std::size_t>(i)])] += mass(i);
+        // Summed in double: multiplicities need not be integers.
+        std::vector<double> w(static_cast<std::size_t>(m_), 0.0);
+        for (Eigen::Index i = 0; i < m_; ++i)
+            w[static_cast<std::size_t>(assign_[static_cast<std::size_t>(i)])] += static_cast<double>(mass(i));
         out.weights.resize(out.size());
         for (Eigen::Index t = 0; t < out.size(); ++t)
             out.weights[t] = static_cast<Scalar>(w[static_cast<std::size_t>(out.indices[static_cast<std::size_t>(t)])]);
@@ -261,10 +264,18 @@ private:
             }
         }
         c_ = c;
+        // Gains use the multiplicities times a power of two that brings the largest into [0.5, 1):
+        // exact, so no greedy decision changes, and m_i (b_i - d) cannot overflow Scalar however
+        // large the multiplicities are.
+        Scalar wmax = 1;
+        if (mass_) {
+            int e = 0;
+            std::frexp(static_cast<double>(mass_->maxCoeff()), &e);
+            qmass_ = (mass_->template cast<double>() * std::ldexp(1.0, -e)).template cast<Scalar>();
+            wmax = qmass_.maxCoeff();
+        }
         // Quantiser: a term m_i (b_i - d) <= max(m) C maps to at most 2^30 (+1), so a 32-bit
         // conversion cannot overflow, even after the rounding of the product.
-        Scalar wmax = 1;
-        if (mass_) wmax = mass_->maxCoeff();
         scale_ = c_ > Scalar(0) ? static_cast<Scalar>(std::ldexp(1.0, 30) / (static_cast<double>(c_) * static_cast<double>(wmax)))
                                 : Scalar(1);
         best_.assign(um, c_);
@@ -290,7 +301,7 @@ private:
         std::int64_t g = 0;
         const Scalar* best = best_.data();
         if (mass_) {
-            const Scalar* w = mass_->data();
+            const Scalar* w = qmass_.data();
             for (Eigen::Index i = 0; i < m_; ++i) g += quantise(w[i] * (best[i] - row[i]));
         } else {
             for (Eigen::Index i = 0; i < m_; ++i) g += quantise(best[i] - row[i]);
@@ -347,7 +358,7 @@ private:
                 for (Eigen::Index t = 0; t < r; ++t) {
                     const Scalar* row = rows[static_cast<std::size_t>(t)];
                     const Eigen::Index i = changed_[static_cast<std::size_t>(a + t)];
-                    const Scalar w = mass(i), nw = best_[static_cast<std::size_t>(i)], od = old_[static_cast<std::size_t>(a + t)];
+                    const Scalar w = mass_ ? qmass_[i] : Scalar(1), nw = best_[static_cast<std::size_t>(i)], od = old_[static_cast<std::size_t>(a + t)];
                     for (Eigen::Index j = j0; j < j1; ++j) {
                         if (row[j] >= od) continue;  // contributed nothing before, nothing now
                         gains[static_cast<std::size_t>(j)] +=
@@ -417,6 +428,7 @@ private:
 
     const PairwiseDistances<Scalar>& dist_;
     const Vector<Scalar>* mass_;
+    Vector<Scalar> qmass_;  // the multiplicities scaled for the gains (see prepare())
     FacilityLocationOptions opt_;
     Eigen::Index m_;
     bool dense_ = false;
@@ -480,6 +492,8 @@ Coreset<typename Derived::Scalar> weighted_facility_location(const Eigen::Matrix
     using Scalar = typename Derived::Scalar;
     static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
     const char* where = "coreset::weighted_facility_location()";
+    detail::require(multiplicities.rows() == 1 || multiplicities.cols() == 1, where,
+                    "multiplicities must be a vector (got ", multiplicities.rows(), " x ", multiplicities.cols(), ")");
     detail::require(multiplicities.size() == rows.rows(), where,
                     "multiplicities must have one entry per row (got ", multiplicities.size(), " for m = ", rows.rows(),
                     " rows)");
@@ -487,6 +501,11 @@ Coreset<typename Derived::Scalar> weighted_facility_location(const Eigen::Matrix
     detail::check_finite(mass, where, "multiplicities");
     for (Eigen::Index i = 0; i < mass.size(); ++i)
         detail::require(mass[i] > Scalar(0), where, "multiplicities must be > 0 (got ", mass[i], " at index ", i, ")");
+    // A weight is a sum of multiplicities: their total must be representable.
+    const double total = mass.template cast<double>().sum();
+    detail::require(total <= static_cast<double>(std::numeric_limits<Scalar>::max()), where,
+                    "multiplicities must have a sum <= ", std::numeric_limits<Scalar>::max(),
+                    ", the largest value of the scalar type (got ", total, ")");
     return detail::run_facility_location<Scalar>(rows, &mass, budget, options, where, callbacks...);
 }
 

@@ -9,6 +9,7 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -48,7 +49,9 @@ inline void check_nonempty(const Eigen::DenseBase<Derived>& m, const char* where
               m.cols(), ")");
 }
 
-/// Every coefficient must be finite; the message names the first offending (row, column) and value.
+/// Every coefficient must be finite; the message names the first offending value and its position:
+/// its index for a vector type (row or column, e.g. Eigen::VectorXd, Eigen::RowVectorXd), its row
+/// and column for a matrix type (even one with a single row or column).
 template <class Derived>
 inline void check_finite(const Eigen::DenseBase<Derived>& m, const char* where, const char* name) {
     using Scalar = typename Derived::Scalar;
@@ -58,9 +61,9 @@ inline void check_finite(const Eigen::DenseBase<Derived>& m, const char* where, 
     for (Eigen::Index j = 0; j < m.cols(); ++j)
         for (Eigen::Index i = 0; i < m.rows(); ++i)
             if (!std::isfinite(m.derived().coeff(i, j))) {
-                if (m.cols() == 1)
+                if (Derived::IsVectorAtCompileTime)
                     raise(where, ": ", name, " must be finite (got ", m.derived().coeff(i, j),
-                          " at index ", i, ")");
+                          " at index ", i + j, ")");
                 raise(where, ": ", name, " must be finite (got ", m.derived().coeff(i, j), " at row ",
                       i, ", column ", j, ")");
             }
@@ -101,7 +104,8 @@ inline Eigen::Index check_labels(const Eigen::DenseBase<Derived>& labels, Eigen:
     for (Eigen::Index i = 0; i < labels.size(); ++i) {
         const auto v = labels.derived().coeff(i);
         if (v < 0) raise(where, ": labels must be >= 0 (got ", static_cast<long long>(v), " at index ", i, ")");
-        if (static_cast<long long>(v) >= static_cast<long long>(classes)) classes = static_cast<Eigen::Index>(v) + 1;
+        if (static_cast<long long>(v) >= static_cast<long long>(classes))  // + 1 saturates at the largest label
+            classes = static_cast<Eigen::Index>(v) + (static_cast<long long>(v) < std::numeric_limits<long long>::max());
     }
     return classes;
 }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <exception>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "../core.hpp"
@@ -22,12 +23,27 @@
 namespace coreset {
 namespace detail {
 
-/// Row indices of each class, in increasing order. `classes` = largest label + 1.
+/// Row indices of each class, in increasing order. `classes` = largest label + 1 (check_labels).
+/// When that exceeds the number of rows (sparse class ids, e.g. one label of 2e9), only the labels
+/// present get a group, in ascending label order: the empty classes left out would get no budget
+/// and no rows, so every per-class result is the same, and memory stays O(n).
 template <class Derived>
 std::vector<std::vector<Eigen::Index>> group_by_label(const Eigen::DenseBase<Derived>& labels, Eigen::Index classes) {
-    std::vector<std::vector<Eigen::Index>> groups(static_cast<std::size_t>(classes));
-    for (Eigen::Index i = 0; i < labels.size(); ++i)
-        groups[static_cast<std::size_t>(labels.derived().coeff(i))].push_back(i);
+    const Eigen::Index n = labels.size();
+    if (classes <= n) {
+        std::vector<std::vector<Eigen::Index>> groups(static_cast<std::size_t>(classes));
+        for (Eigen::Index i = 0; i < n; ++i) groups[static_cast<std::size_t>(labels.derived().coeff(i))].push_back(i);
+        return groups;
+    }
+    std::vector<std::pair<long long, Eigen::Index>> sorted(static_cast<std::size_t>(n));  // (label, row)
+    for (Eigen::Index i = 0; i < n; ++i)
+        sorted[static_cast<std::size_t>(i)] = {static_cast<long long>(labels.derived().coeff(i)), i};
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<std::vector<Eigen::Index>> groups;
+    for (std::size_t t = 0; t < sorted.size(); ++t) {
+        if (t == 0 || sorted[t].first != sorted[t - 1].first) groups.emplace_back();
+        groups.back().push_back(sorted[t].second);
+    }
     return groups;
 }
 
@@ -131,7 +147,9 @@ Coreset<Scalar> per_class(const Eigen::MatrixBase<Derived>& x, const std::vector
                           ObjectiveMerge merge = ObjectiveMerge::Concatenate) {
     const auto C = static_cast<std::ptrdiff_t>(groups.size());
     std::vector<Coreset<Scalar>> parts(groups.size());
-    std::exception_ptr error;
+    // One slot per class: when several classes throw, the lowest class's exception is rethrown,
+    // whatever the threads' timing.
+    std::vector<std::exception_ptr> errors(groups.size());
     (void)parallel;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) if (parallel && C > 1)
@@ -143,13 +161,11 @@ Coreset<Scalar> per_class(const Eigen::MatrixBase<Derived>& x, const std::vector
             const RowMatrix<Scalar> rows = gather_rows(x, groups[cu]);
             parts[cu] = select_one(rows, budgets[cu], cu);
         } catch (...) {
-#ifdef _OPENMP
-#pragma omp critical(coreset_per_class_error)
-#endif
-            if (!error) error = std::current_exception();
+            errors[cu] = std::current_exception();
         }
     }
-    if (error) std::rethrow_exception(error);
+    for (const auto& error : errors)
+        if (error) std::rethrow_exception(error);
 
     Coreset<Scalar> out;
     Eigen::Index total = 0;
@@ -176,7 +192,7 @@ template <class Derived>
 void batch_means(const Eigen::MatrixBase<Derived>& x, Eigen::Index batch_size,
                  RowMatrix<typename Derived::Scalar>& means, Vector<typename Derived::Scalar>& sizes) {
     using Scalar = typename Derived::Scalar;
-    const Eigen::Index n = x.rows(), B = (n + batch_size - 1) / batch_size;
+    const Eigen::Index n = x.rows(), B = n > 0 ? (n - 1) / batch_size + 1 : 0;  // no overflow for any batch_size
     means.setZero(B, x.cols());
     sizes.resize(B);
     for (Eigen::Index b = 0; b < B; ++b) {
@@ -198,7 +214,7 @@ Coreset<Scalar> expand_batches(const Coreset<Scalar>& batches, Eigen::Index n, E
     std::vector<Scalar> w;
     for (Eigen::Index j = 0; j < batches.size(); ++j) {
         const Eigen::Index b = batches.indices[static_cast<std::size_t>(j)];
-        const Eigen::Index lo = b * batch_size, hi = std::min(n, lo + batch_size);
+        const Eigen::Index lo = b * batch_size, hi = lo + std::min(batch_size, n - lo);
         const Scalar wb = batches.weights[j] / static_cast<Scalar>(hi - lo);
         for (Eigen::Index i = lo; i < hi; ++i) {
             out.indices.push_back(i);
