@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # catch_discover_tests (Catch2 v2) registers one ctest case per Catch test name, through a CMake list:
-# a name with ';' or an unbalanced '[' / ']' merges or splits cases, and the merged case then runs
-# no test at all. This check fails on such names and on duplicates.
+# a name with ';' or an unbalanced '[' / ']' (e.g. "in [0, 1)") merges or splits cases, and the
+# merged case then runs no test at all. This check fails on such names and on duplicates.
 #   cmake -DTEST_EXECUTABLE=<coreset_tests> -P catch_names.cmake
 execute_process(COMMAND "${TEST_EXECUTABLE}" --list-test-names-only OUTPUT_VARIABLE output
                 ERROR_QUIET RESULT_VARIABLE rc)
@@ -34,12 +34,19 @@ while(remaining GREATER 0)
   string(LENGTH "${closing}" n_close)
   string(FIND "${line}" ";" semicolon)
   string(FIND "${seen}" "\n${line}\n" duplicate)
+  set(problems "")
   if(NOT semicolon EQUAL -1)
-    string(APPEND bad "  has ';': \"${line}\"\n")
-  elseif(NOT n_open EQUAL n_close)
-    string(APPEND bad "  unbalanced '[' ']': \"${line}\"\n")
-  elseif(NOT duplicate EQUAL -1)
-    string(APPEND bad "  duplicate: \"${line}\"\n")
+    list(APPEND problems "has a semicolon")
+  endif()
+  if(NOT n_open EQUAL n_close)
+    list(APPEND problems "unbalanced '[' ']'")
+  endif()
+  if(NOT duplicate EQUAL -1)
+    list(APPEND problems "duplicate")
+  endif()
+  if(problems)
+    string(REPLACE ";" " and " problems "${problems}")
+    string(APPEND bad "  ${problems}: \"${line}\"\n")
   endif()
   string(APPEND seen "${line}\n")
 endwhile()
