@@ -292,9 +292,7 @@ private:
             const Eigen::Index r = std::min(chunk(), total - a);
             fetch(cand.data() + a, r, rows);
             const bool par = static_cast<double>(r) * static_cast<double>(m_) > 1e5;
-            (void)par;
-            CORESET_OMP(omp parallel for schedule(static) if (par))
-            for (Eigen::Index t = 0; t < r; ++t) out[a + t] = gain_of(rows[static_cast<std::size_t>(t)]);
+            parallel_for(r, par, [&](std::ptrdiff_t t) { out[a + t] = gain_of(rows[static_cast<std::size_t>(t)]); });
         }
     }
     std::int64_t gain_of(const Scalar* row) const {
@@ -351,9 +349,7 @@ private:
             fetch(changed_.data() + a, r, rows);
             const Eigen::Index width = 2048, blocks = (m_ + width - 1) / width;
             const bool par = static_cast<double>(r) * static_cast<double>(m_) > 1e5;
-            (void)par;
-            CORESET_OMP(omp parallel for schedule(static) if (par))
-            for (Eigen::Index b = 0; b < blocks; ++b) {
+            parallel_for(blocks, par, [&](std::ptrdiff_t b) {
                 const Eigen::Index j0 = b * width, j1 = std::min(m_, j0 + width);
                 for (Eigen::Index t = 0; t < r; ++t) {
                     const Scalar* row = rows[static_cast<std::size_t>(t)];
@@ -365,7 +361,7 @@ private:
                             static_cast<std::int64_t>(quantise(w * (nw - row[j]))) - quantise(w * (od - row[j]));
                     }
                 }
-            }
+            });
         }
     }
 

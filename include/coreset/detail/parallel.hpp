@@ -6,6 +6,8 @@
 /// Not part of the public API.
 #pragma once
 
+#include <cstddef>
+
 #ifdef _OPENMP
 #include <omp.h>
 #define CORESET_OMP(directive) _Pragma(#directive)
@@ -39,6 +41,24 @@ inline int team_size() noexcept {
 #else
     return 1;
 #endif
+}
+
+/// Runs fn(0), ..., fn(count - 1), on the OpenMP team when `parallel` is true (items must be
+/// independent). The test happens outside the pragma: entering a parallel region costs a
+/// microsecond or two even when an `if` clause turns it off, which adds up in greedy loops that
+/// call this once per candidate.
+template <class Fn>
+void parallel_for(std::ptrdiff_t count, bool parallel, Fn&& fn) {
+#ifdef _OPENMP
+    if (parallel && count > 1) {
+        CORESET_OMP(omp parallel for schedule(dynamic, 1))
+        for (std::ptrdiff_t t = 0; t < count; ++t) fn(t);
+        return;
+    }
+#else
+    (void)parallel;
+#endif
+    for (std::ptrdiff_t t = 0; t < count; ++t) fn(t);
 }
 
 }  // namespace detail
