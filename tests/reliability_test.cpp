@@ -852,6 +852,27 @@ TEMPLATE_TEST_CASE("reliability: fractional and huge multiplicities give exact p
     CHECK_THAT(double(w.weights.sum()), Catch::Matchers::WithinRel(double(m.sum()), 1e-6));
 }
 
+TEST_CASE("reliability: subnormal float rows keep GRAD-MATCH's weights finite", "[reliability][degenerate]") {
+    // Found by fuzz/grad_match_fuzz.cpp: with normalize, 1 / |g| of a subnormal row overflowed float
+    // and won every pick, and the weight it needs (about 6e69) overflowed too.
+    Eigen::VectorXf x(6);
+    x << -4.25f, 1.38708333e-36f, 3.58732407e-43f, 6.875f, 2.13254515e+27f, 0.0f;
+    for (bool normalize : {false, true})
+        for (double lambda : {0.0, 0.5}) {
+            INFO("normalize " << normalize << ", lambda " << lambda);
+            GradMatchOptions o;
+            o.normalize = normalize;
+            o.lambda = lambda;
+            o.tolerance = 0;
+            const Eigen::MatrixXf g = x;
+            require_valid(GradMatch(o).select(g, 3), 6, 3);
+            require_valid(GradMatch(o).select(g, Eigen::VectorXi::Zero(6), 3), 6, 3);
+            // Unnormalised, the row that carries the sum is picked first (normalised, every positive
+            // row of one column ties, so rounding decides).
+            if (!normalize) CHECK(GradMatch(o).select(g, 3).indices.front() == 4);
+        }
+}
+
 // ============================================================================ memory
 
 TEST_CASE("reliability: the memory budget chooses blocked evaluation or refuses up front", "[reliability][memory]") {

@@ -161,6 +161,9 @@ template <class Scalar, class... Callbacks>
 Coreset<Scalar> grad_match_omp(const GradRef<Scalar>& g, const Eigen::VectorXd& target,
                                Eigen::Index budget, const GradMatchOptions& options, Callbacks&... callbacks) {
     const Eigen::Index n = g.rows(), d = g.cols();
+    // Largest finite Scalar: 1 / norm of a subnormal float row, and the weight such a row needs,
+    // are clamped to it rather than becoming infinite.
+    const double largest = static_cast<double>(std::numeric_limits<Scalar>::max());
     const double tnorm = target.norm();
     Eigen::VectorXd norms = Eigen::VectorXd::Zero(n);
     for (Eigen::Index j = 0; j < d; ++j) norms += g.col(j).template cast<double>().cwiseAbs2();
@@ -169,7 +172,7 @@ Coreset<Scalar> grad_match_omp(const GradRef<Scalar>& g, const Eigen::VectorXd& 
     if (options.normalize) {
         inv_norm.resize(n);
         for (Eigen::Index i = 0; i < n; ++i)
-            inv_norm[i] = norms[i] > 0 ? static_cast<Scalar>(1.0 / norms[i]) : Scalar(0);
+            inv_norm[i] = norms[i] > 0 ? static_cast<Scalar>(std::min(1.0 / norms[i], largest)) : Scalar(0);
     }
     // "Positive correlation" means above the rounding floor of a double dot product.
     const double floor = NonNegativeRidge::kPositive * tnorm * (options.normalize ? 1.0 : norms.maxCoeff());
@@ -245,8 +248,10 @@ Coreset<Scalar> grad_match_omp(const GradRef<Scalar>& g, const Eigen::VectorXd& 
     out.weights.resize(static_cast<Eigen::Index>(order.size()));
     for (std::size_t j = 0; j < order.size(); ++j) {
         out.indices.push_back(ids[order[j]]);
-        const auto w = static_cast<Scalar>(solver.weights()[static_cast<Eigen::Index>(order[j])]);
-        out.weights[static_cast<Eigen::Index>(j)] = std::max(w, std::numeric_limits<Scalar>::min());
+        // Rounded into Scalar's positive finite range (a subnormal atom can need a weight past it).
+        const double w = solver.weights()[static_cast<Eigen::Index>(order[j])];
+        out.weights[static_cast<Eigen::Index>(j)] =
+            static_cast<Scalar>(std::min(std::max(w, static_cast<double>(std::numeric_limits<Scalar>::min())), largest));
     }
     return out;
 }
