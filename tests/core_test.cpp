@@ -112,7 +112,7 @@ TEST_CASE("rng: below() is uniform and in range", "[rng]") {
     for (int i = 0; i < 100; ++i) REQUIRE(rng.below(big) < big);
 }
 
-TEST_CASE("rng: uniform() in [0, 1) with the right mean, rademacher is +-1", "[rng]") {
+TEST_CASE("rng: uniform() is in the unit interval with the right mean, rademacher is +-1", "[rng]") {
     detail::Rng rng(7);
     double sum = 0, rsum = 0;
     for (int i = 0; i < 100000; ++i) {
