@@ -281,6 +281,21 @@ std::vector<ErrorCase> cases() {
     });
     add("adacore.hpp", "budget = 5 > n", [] { adacore_updated().select(5); });
     add("adacore.hpp", "select before any update", [] { AdaCore<double>(4).select(2); });
+    add("adacore.hpp", "Metric::Cosine and a zero averaged gradient", [] {
+        AdaCore<double> a(4, with_field<AO>([](AO& o) { o.metric = Metric::Cosine; }));
+        M g = M::Ones(4, 3);
+        g.row(2).setZero();
+        a.update(g, M::Ones(4, 3));
+        a.select(2);
+    });
+    add("adacore.hpp", "Evaluation::Dense, memory_budget_bytes = 1000", [] {
+        AdaCore<double> a(4, with_field<AO>([](AO& o) {
+                              o.evaluation = Evaluation::Dense;
+                              o.memory_budget_bytes = 1000;
+                          }));
+        a.update(data(4, 3), M::Ones(4, 3));
+        a.select(2);
+    });
     add("adacore.hpp", "labels: 3 labels for n = 4", [] { adacore_updated().select(ivec({0, 1, 0}), 2); });
     add("adacore.hpp", "labels: budget = 0", [] { adacore_updated().select(ivec({0, 1, 0, 1}), 0); });
 

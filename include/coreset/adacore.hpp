@@ -228,7 +228,8 @@ public:
     Coreset<Scalar> select(Eigen::Index budget, Callbacks&&... callbacks) const {
         const char* where = "AdaCore::select()";
         detail::check_budget(budget, n_, where);
-        return Craig(options_.craig_options()).select(precondition(where), budget, callbacks...);
+        const Matrix u = precondition(where);
+        return as_adacore(where, [&] { return Craig(options_.craig_options()).select(u, budget, callbacks...); });
     }
 
     /// Per-class selection on `preconditioned()` (the paper selects per class): the budget is split
@@ -242,10 +243,30 @@ public:
         const char* where = "AdaCore::select()";
         detail::check_labels(labels, n_, where);
         detail::check_budget(budget, n_, where);
-        return Craig(options_.craig_options()).select(precondition(where), labels, budget);
+        const Matrix u = precondition(where);
+        return as_adacore(where, [&] { return Craig(options_.craig_options()).select(u, labels, budget); });
     }
 
 private:
+    // Runs Craig on the preconditioned rows and reports its errors (a zero row under
+    // Metric::Cosine, a memory budget too small) as errors of `where`, the function the caller
+    // called, naming the rows as `preconditioned()` does.
+    template <class Fn>
+    static auto as_adacore(const char* where, Fn&& fn) -> decltype(fn()) {
+        try {
+            return fn();
+        } catch (const std::invalid_argument& e) {
+            std::string message = e.what();
+            const std::string craig = "Craig::select(): ", rows = "gradients ";
+            if (message.compare(0, craig.size(), craig) != 0) throw;
+            message.replace(0, craig.size(), std::string(where) + ": ");
+            const std::size_t at = std::string(where).size() + 2;
+            if (message.compare(at, rows.size(), rows) == 0)
+                message.replace(at, rows.size(), "u = g_bar / (h_bar^hessian_power + eps) ");
+            detail::raise(message);
+        }
+    }
+
     template <class DerivedG, class DerivedH>
     void check_observation(const Eigen::MatrixBase<DerivedG>& g, const Eigen::MatrixBase<DerivedH>& h,
                            const char* where) const {
