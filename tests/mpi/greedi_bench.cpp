@@ -9,10 +9,11 @@
 //
 // --central   also runs the centralised greedy on rank 0 (the others wait without spinning) and
 //             prints the ratios; it needs the whole data on rank 0.
-// --save F    writes the medoid cost and the picks to F; a one-rank run is the centralised greedy,
-//             so `-np 1 ... --save F` and then `-np 4 ... --compare F` gives the medoid-cost ratio
-//             without running the centralised greedy again.
+// --save F    writes the medoid cost and C to F; a one-rank run is the centralised greedy, so
+//             `-np 1 ... --save F` and then `-np 4 ... --compare F` gives the ratios without running
+//             the centralised greedy again.
 #include <mpi.h>
+#include <sys/resource.h>
 
 #include <Eigen/Core>
 #include <chrono>
@@ -88,6 +89,14 @@ double medoid_cost(const RowMatrix& x, const std::vector<Eigen::Index>& picks) {
     return total;
 }
 
+// CPU seconds of this process (all threads) so far.
+double process_cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 // Waits at a barrier without spinning (so that a rank computing alone keeps its core).
 void quiet_barrier(MPI_Comm comm) {
     MPI_Request req;
@@ -146,7 +155,7 @@ int main(int argc, char** argv) {
     const double data_mib = coreset_bench::peak_rss_mib();
 
     MPI_Barrier(MPI_COMM_WORLD);
-    const double t0 = MPI_Wtime();
+    const double t0 = MPI_Wtime(), cpu0 = process_cpu_seconds();
     coreset::Coreset<float> s;
     const std::string label = "rank " + std::to_string(rank) + ": ";
     coreset::PrintProgress print(std::cerr, progress > 0 ? progress : 1, 0, label);
@@ -160,7 +169,9 @@ int main(int argc, char** argv) {
         }
     } observe{progress > 0 ? &print : nullptr, &limit};
     s = coreset::GreeDi(o).select(MPI_COMM_WORLD, local, k, observe);
-    const double mine = MPI_Wtime() - t0;
+    const double mine = MPI_Wtime() - t0, cpu = process_cpu_seconds() - cpu0;
+    std::vector<double> cpus(static_cast<std::size_t>(size));
+    MPI_Gather(&cpu, 1, MPI_DOUBLE, cpus.data(), 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     double slowest = 0;
     MPI_Reduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     const double peak = coreset_bench::peak_rss_mib();
@@ -178,43 +189,48 @@ int main(int argc, char** argv) {
                     epsilon, budget_mib, slowest, coreset::to_string(s.status), s.objective.empty() ? 0.0 : s.objective.back());
         std::printf("peak RSS per rank (MiB; of which the rank's own rows and startup):");
         for (int r = 0; r < size; ++r) std::printf(" %.0f (%.0f)", peaks[static_cast<std::size_t>(r)], datas[static_cast<std::size_t>(r)]);
+        std::printf("\nCPU seconds per rank (all threads; MPI waits spin, so they count):");
+        for (int r = 0; r < size; ++r) std::printf(" %.1f", cpus[static_cast<std::size_t>(r)]);
         std::printf("\nflags: %s\n", CORESET_BENCH_FLAGS);
         std::fflush(stdout);
     }
     if (rank == 0 && !save.empty()) {
-        // With one rank the picks are the centralised greedy's: keep their medoid cost.
+        // With one rank the picks are the centralised greedy's: keep their medoid cost and C (the
+        // objective is n C - cost, C the largest distance from a row to a pick).
         const RowMatrix all = size == 1 ? local : gen.rows(0, n);
         const double cost = medoid_cost(all, s.indices);
         std::ofstream out(save);
         out.precision(17);
-        out << cost << '\n';
-        for (auto i : s.indices) out << i << '\n';
-        std::printf("saved %zu picks, medoid cost %.6g, to %s\n", s.indices.size(), cost, save.c_str());
+        out << cost << ' ' << (s.objective.back() + cost) / static_cast<double>(n) << '\n';
+        std::printf("saved the medoid cost %.6g of %zu picks to %s\n", cost, s.indices.size(), save.c_str());
     }
     if (rank == 0 && !compare.empty()) {
         std::ifstream in(compare);
-        double cost_ref = 0;
-        in >> cost_ref;
-        std::vector<Eigen::Index> ref;
-        for (Eigen::Index i; in >> i;) ref.push_back(i);
+        double cost_ref = 0, c_ref = 0;
+        in >> cost_ref >> c_ref;
         const RowMatrix all = gen.rows(0, n);
         const double cost = medoid_cost(all, s.indices);
-        std::printf("medoid cost: GreeDi %.6g, centralised %.6g: ratio %.4f (lower is better)\n", cost, cost_ref,
-                    cost / cost_ref);
+        // F = n C - cost with one C for both: the larger of the two runs' C (each is the largest
+        // distance from a row to its candidates, a lower bound of the largest pairwise distance).
+        const double c = std::max(c_ref, (s.objective.back() + cost) / static_cast<double>(n));
+        const double nc = static_cast<double>(n) * c;
+        std::printf("medoid cost: GreeDi %.6g, centralised %.6g: ratio %.4f (lower is better); objective ratio "
+                    "F(GreeDi) / F(central) = %.6f (C = %.6g)\n",
+                    cost, cost_ref, cost / cost_ref, (nc - cost) / (nc - cost_ref), c);
     }
     if (central) {
         if (rank == 0) {
             const RowMatrix all = gen.rows(0, n);
             coreset::FacilityLocationOptions fo = o.engine();
-            const double c0 = MPI_Wtime();
+            const double c0 = MPI_Wtime(), cc0 = process_cpu_seconds();
             const auto c = coreset::facility_location(all, k, fo);
-            const double ct = MPI_Wtime() - c0;
+            const double ct = MPI_Wtime() - c0, cct = process_cpu_seconds() - cc0;
             const double lc = medoid_cost(all, c.indices), lg = medoid_cost(all, s.indices);
             // The engine's objective is n C - cost with C the largest pairwise distance.
             const double nc = c.objective.back() + lc;
-            std::printf("central: %.2f s; objective ratio F(GreeDi) / F(central) = %.6f with C the largest pairwise "
+            std::printf("central: %.2f s (%.1f CPU s); objective ratio F(GreeDi) / F(central) = %.6f with C the largest pairwise "
                         "distance; medoid cost ratio %.4f (lower is better)\n",
-                        ct, (nc - lg) / (nc - lc), lg / lc);
+                        ct, cct, (nc - lg) / (nc - lc), lg / lc);
         }
         quiet_barrier(MPI_COMM_WORLD);
     }
