@@ -873,6 +873,31 @@ TEST_CASE("reliability: subnormal float rows keep GRAD-MATCH's weights finite", 
         }
 }
 
+TEST_CASE("reliability: objectives near the top of double's range are exact or +inf, never NaN",
+          "[reliability][degenerate]") {
+    // Found by fuzz/facility_location_fuzz.cpp: for squared distances the caller's unit 2^(2e)
+    // overflowed for entries past 1e154, and 0 * inf gave a NaN objective.
+    FacilityLocationOptions sq;
+    sq.metric = Metric::SquaredEuclidean;
+    Eigen::MatrixXd one(1, 4);
+    one << -7.625, 2.0079198e+209, 0, 2.5;
+    const auto c1 = facility_location(one, 1, sq);
+    REQUIRE(c1.objective.size() == 1);
+    CHECK(c1.objective[0] == 0.0);
+    // Entries near 1e155, 1e150 apart: the squared distance 1e300 is representable.
+    Eigen::MatrixXd close(2, 1);
+    close << 1e155, 1e155 - 1e150;
+    const auto c2 = facility_location(close, 1, sq);
+    CHECK_THAT(c2.objective[0], Catch::Matchers::WithinRel(std::pow(close(0, 0) - close(1, 0), 2), 1e-6));
+    // 1e200 apart: the true objective 1e400 is not representable, and is +inf.
+    Eigen::MatrixXd far(2, 1);
+    far << 1e200, 0;
+    const auto c3 = facility_location(far, 2, sq);
+    require_valid(c3, 2, 2);
+    for (double o : c3.objective) CHECK(o == std::numeric_limits<double>::infinity());
+    CHECK(facility_location(far, 2).objective.back() == 2e200);  // Euclidean: F = 2 C, exact
+}
+
 // ============================================================================ memory
 
 TEST_CASE("reliability: the memory budget chooses blocked evaluation or refuses up front", "[reliability][memory]") {

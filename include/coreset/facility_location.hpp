@@ -172,7 +172,7 @@ public:
                 out.status = Status::Exhausted;
                 break;
             }
-            const double gain = apply_pick(e) * dist_.unit();
+            const double gain = dist_.to_caller(apply_pick(e));
             objective += gain;
             out.indices.push_back(e);
             out.objective.push_back(objective);

@@ -63,7 +63,8 @@ public:
             x_ *= std::ldexp(Scalar(1), -e);
             const Eigen::Matrix<double, 1, Eigen::Dynamic> mean = x_.template cast<double>().colwise().mean();
             x_.rowwise() -= mean.template cast<Scalar>();
-            unit_ = std::ldexp(1.0, metric_ == Metric::SquaredEuclidean ? 2 * e : e);
+            unit_exponent_ = metric_ == Metric::SquaredEuclidean ? 2 * e : e;
+            unit_ = std::ldexp(1.0, unit_exponent_);
         }
         sq_ = x_.rowwise().squaredNorm();
         // The right-hand factor of every GEMM: the rows padded with zero rows to a multiple of 48,
@@ -78,6 +79,9 @@ public:
     Eigen::Index dim() const noexcept { return x_.cols(); }
     /// Multiply a distance by this to get it in the caller's units.
     double unit() const noexcept { return unit_; }
+    /// `v * unit()` without forming unit() (which overflows for squared distances of rows near
+    /// 1e154 and beyond): exact, and +inf only when the product itself is out of range.
+    double to_caller(double v) const noexcept { return std::ldexp(v, unit_exponent_); }
     /// Bytes held (the prepared copy of the rows and their norms).
     std::size_t bytes() const noexcept {
         return static_cast<std::size_t>(x_.size() + rhs_.size() + sq_.size()) * sizeof(Scalar);
@@ -234,6 +238,7 @@ private:
     Vector<Scalar> sq_;
     Metric metric_;
     double unit_ = 1.0;
+    int unit_exponent_ = 0;
 };
 
 }  // namespace detail
