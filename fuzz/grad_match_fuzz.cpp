@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+// libFuzzer harness: GradMatch (column-sum target, user target, per class, per batch). Invalid
+// inputs must throw std::invalid_argument naming GradMatch; valid ones must give a valid coreset
+// (unique indices in range, positive finite weights, at most `budget` rows) whose last objective
+// is the norm of the residual the returned weights leave, and whose status agrees with it.
+#include <coreset/grad_match.hpp>
+
+#include "fuzz_support.hpp"
+
+using namespace coreset;
+using namespace coreset_fuzz;
+
+namespace {
+
+template <class Scalar>
+void run(Bytes& in, bool bad_allowed) {
+    using M = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+    using V = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+    const int mode = in.byte() % 4;  // 0 column sum, 1 user target, 2 per class, 3 per batch
+    const Index n = in.rarely(40) ? 0 : in.range(1, 40);
+    const Index d = in.rarely(40) ? 0 : in.range(1, 6);
+    bool bad = false;
+    const M x = in.matrix<Scalar>(n, d, bad_allowed, bad);
+    if (n == 0 || d == 0) bad = true;
+
+    GradMatchOptions o;
+    const double lambdas[] = {0.0, 0.5, 1e-6, 10.0};
+    o.lambda = lambdas[in.byte() % 4];
+    const double tolerances[] = {1e-10, 0.0, 0.1, 1e-3};
+    o.tolerance = tolerances[in.byte() % 4];
+    o.nonnegativity = static_cast<NonNegativity>(in.byte() % 2);
+    o.normalize = in.flag();
+    o.class_budget = static_cast<ClassBudget>(in.byte() % 2);
+    if (bad_allowed && in.rarely(8)) {
+        switch (in.byte() % 4) {
+            case 0: o.lambda = in.flag() ? -1.0 : std::numeric_limits<double>::infinity(); break;
+            case 1: o.tolerance = std::numeric_limits<double>::quiet_NaN(); break;
+            case 2: o.nonnegativity = static_cast<NonNegativity>(2 + in.byte()); break;
+            default: o.class_budget = static_cast<ClassBudget>(-1); break;
+        }
+        bad = true;
+    }
+    Index budget = in.range(1, std::max<Index>(n, 1));
+    if (bad_allowed && in.rarely(12)) {
+        const Index choices[] = {0, -5, n + 1, std::numeric_limits<Index>::max()};
+        budget = choices[in.byte() % 4];
+        bad = true;
+    }
+
+    note(std::string(sizeof(Scalar) == 4 ? "float" : "double") + " mode " + std::to_string(mode) + ", " +
+         std::to_string(n) + " x " + std::to_string(d) + ", lambda " + std::to_string(o.lambda) + ", tolerance " +
+         std::to_string(o.tolerance) + ", " + to_string(o.nonnegativity) + (o.normalize ? ", normalize" : "") +
+         ", budget " + std::to_string(budget) + (bad ? ", invalid" : ""));
+    if (verbose()) note(show(x));
+    Coreset<Scalar> c;
+    bool threw = false;
+    Index max_size = budget;
+    Eigen::VectorXd target = Eigen::VectorXd::Zero(d);  // the target in double (modes 0 and 1)
+    if (d > 0)
+        for (Index i = 0; i < n; ++i) target += x.row(i).transpose().template cast<double>();
+    if (mode == 0) {
+        run_checked([&] { c = GradMatch(o).select(x, budget); }, "GradMatch", threw);
+    } else if (mode == 1) {
+        bool bad_target = false;
+        V t = in.matrix<Scalar>(d, 1, bad_allowed, bad_target);
+        if (bad_allowed && in.rarely(12)) {
+            t = V::Ones(d + 1);
+            bad_target = true;
+        }
+        if (bad_target) bad = true;
+        target = t.template cast<double>();
+        if (verbose()) note("target\n" + show(t));
+        run_checked([&] { c = GradMatch(o).select(x, t, budget); }, "GradMatch", threw);
+    } else if (mode == 2) {
+        bool bad_labels = false;
+        Eigen::Matrix<Index, Eigen::Dynamic, 1> y = in.labels(n, in.range(1, 4), bad_allowed, bad_labels);
+        if (bad_labels) bad = true;
+        if (verbose()) note("labels\n" + show(y));
+        run_checked([&] { c = GradMatch(o).select(x, y, budget); }, "GradMatch", threw);
+    } else {
+        Index bs = in.range(1, n + 2);
+        if (in.rarely(16)) bs = std::numeric_limits<Index>::max() - in.byte();
+        if (bad_allowed && in.rarely(16)) {
+            bs = 0;
+            bad = true;
+        }
+        if (bs >= 1 && budget >= 1) {
+            const Index batches = (budget - 1) / bs + 1;
+            max_size = batches > n / bs + 1 ? n : std::min(n, batches * bs);
+        }
+        run_checked([&] { c = GradMatch(o).select_batches(x, bs, budget); }, "GradMatch", threw);
+    }
+    if (bad) {
+        expect(threw, "an invalid input was accepted");
+        return;
+    }
+    expect(!threw, "a valid input was rejected");
+    if (verbose()) {
+        std::string r = "result:";
+        for (Index j = 0; j < c.size(); ++j)
+            r += " " + std::to_string(c.indices[static_cast<std::size_t>(j)]) + ":" + std::to_string(double(c.weights[j]));
+        note(r);
+    }
+    check_coreset(c, n, max_size, "GradMatch");
+    for (double v : c.objective) expect(v >= 0, "negative residual norm");
+    if (mode >= 2) return;
+    expect(c.status != Status::BudgetReached || c.size() == budget, "BudgetReached before the budget");
+    expect(static_cast<Index>(c.objective.size()) >= c.size(), "fewer objective entries than rows");
+    // The last objective is the residual of the returned weights (rounded to Scalar).
+    const double tnorm = target.norm();
+    // Tolerance: relative to the sizes involved, plus the rounding of each weight into Scalar
+    // (weights below the smallest normal Scalar are returned as that value).
+    Eigen::VectorXd r = target;
+    double scale = tnorm, rounding = 0;
+    for (Index j = 0; j < c.size(); ++j) {
+        const Eigen::VectorXd g = x.row(c.indices[static_cast<std::size_t>(j)]).transpose().template cast<double>();
+        r -= static_cast<double>(c.weights[j]) * g;
+        scale += std::abs(static_cast<double>(c.weights[j])) * g.norm();
+        rounding += 2 * static_cast<double>(std::numeric_limits<Scalar>::min()) * g.norm();
+    }
+    // A weight past Scalar's range is returned as the largest finite Scalar: the residual of the
+    // returned weights then differs from the objective.
+    const bool clamped = c.size() > 0 && c.weights.maxCoeff() == std::numeric_limits<Scalar>::max();
+    if (!c.objective.empty() && !clamped) {
+        const double tol = std::is_same<Scalar, float>::value ? 1e-4 : 1e-9;
+        expect(std::abs(r.norm() - c.objective.back()) <= tol * scale + rounding + 1e-300,
+               "objective is not the residual of the returned weights");
+    }
+    if (c.status == Status::ToleranceReached && !c.objective.empty())
+        expect(c.objective.back() < o.tolerance * tnorm, "ToleranceReached above the tolerance");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    Bytes in(data, size);
+    trace().clear();
+    const std::uint8_t head = in.byte();
+    const bool bad_allowed = head & 2;
+    if (head & 1)
+        run<float>(in, bad_allowed);
+    else
+        run<double>(in, bad_allowed);
+    return 0;
+}
