@@ -898,6 +898,37 @@ TEST_CASE("reliability: objectives near the top of double's range are exact or +
     CHECK(facility_location(far, 2).objective.back() == 2e200);  // Euclidean: F = 2 C, exact
 }
 
+TEST_CASE("reliability: GRAD-MATCH's objective is the residual of its weights after dropping a dominant atom",
+          "[reliability][degenerate]") {
+    // Found by fuzz/grad_match_fuzz.cpp: in the dual (d x d) form, downdating the factor by an atom
+    // 1e30 times larger than the rest cancelled the rest away; the reported residual was 5.7e28
+    // while the returned weights left 2.1e30.
+    const double b = 1.2676506002282294e+30;
+    Eigen::MatrixXd x(18, 2);
+    x << 2.5625, 2.5625, 2.5625, 2.5625, 2.5625, 2.5625, 2.5625, 2.5625, 2.5625, 2.5625, 2.5625, 2.5625, 2.5625, 0,
+        0, 0, 0, -5.4375, -5.4375, -5.4375, -5.4375, -5.4375, -5.4375, -5.4375, -2.9286461106330063e-29,
+        -2.9286461106330063e-29, 0, 5.8854535501642317e-44, 0.625, b, b, b, b, b, b, b;
+    for (NonNegativity nn : {NonNegativity::ActiveSet, NonNegativity::DropMostNegative})
+        for (bool normalize : {false, true}) {
+            INFO(to_string(nn) << (normalize ? ", normalize" : ""));
+            GradMatchOptions o;
+            o.lambda = 0.5;
+            o.tolerance = 0;
+            o.nonnegativity = nn;
+            o.normalize = normalize;
+            const auto c = GradMatch(o).select(x, 5);
+            require_valid(c, 18, 5);
+            Eigen::VectorXd r = x.colwise().sum().transpose();
+            double scale = r.norm();
+            for (Index j = 0; j < c.size(); ++j) {
+                r -= c.weights[j] * x.row(c.indices[static_cast<std::size_t>(j)]).transpose();
+                scale += c.weights[j] * x.row(c.indices[static_cast<std::size_t>(j)]).norm();
+            }
+            REQUIRE_FALSE(c.objective.empty());
+            CHECK(std::abs(r.norm() - c.objective.back()) <= 1e-9 * scale);
+        }
+}
+
 // ============================================================================ memory
 
 TEST_CASE("reliability: the memory budget chooses blocked evaluation or refuses up front", "[reliability][memory]") {

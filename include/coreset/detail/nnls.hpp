@@ -109,6 +109,9 @@ public:
                     xt = cs * xt - sn * col;
                 }
             }
+        } else if (A_.row(pos).squaredNorm() > 1e6 * (lambda_ + (A_.topRows(k_).squaredNorm() - A_.row(pos).squaredNorm()) /
+                                                            static_cast<double>(d_))) {
+            rebuild_after_ = true;  // a dominant atom: downdating would cancel away what remains
         } else {
             llt_.rankUpdate(A_.row(pos).transpose(), -1.0);
         }
@@ -119,7 +122,10 @@ public:
         }
         ids_.erase(ids_.begin() + pos);
         --k_;
-        if (dual_ && llt_.info() != Eigen::Success) rebuild_dual();  // a downdate that lost definiteness
+        // Rebuilt instead of downdated: when the removed atom dominates the rest (its rounding
+        // error in the factor would exceed what remains), or when a downdate lost definiteness.
+        if (dual_ && (rebuild_after_ || llt_.info() != Eigen::Success)) rebuild_dual();
+        rebuild_after_ = false;
     }
 
     /// The unconstrained ridge solution z on the active atoms (factor order) and its residual
@@ -182,6 +188,7 @@ private:
     Eigen::Index dual_threshold_;
     Eigen::Index k_ = 0;
     bool dual_ = false;
+    bool rebuild_after_ = false;  // remove(): rebuild the dual factor once the atom is gone
     RowMatrix<double> A_;          // active atoms, rows 0..k-1 in factor order
     Eigen::VectorXd b_;            // b_p = a_p . t
     Eigen::MatrixXd L_;            // primal: lower Cholesky factor of A A^T + lambda I (top-left k x k)
