@@ -929,6 +929,37 @@ TEST_CASE("reliability: GRAD-MATCH's objective is the residual of its weights af
         }
 }
 
+TEST_CASE("reliability: subnormal float rows are distances like any others", "[reliability][degenerate]") {
+    // Found by fuzz/facility_location_fuzz.cpp: scaling rows whose largest entry is below 2^-126
+    // needs a factor past float's range (2^143 here), which became inf; dense and blocked
+    // evaluation then disagreed on NaN distances.
+    Eigen::MatrixXf x(6, 2);
+    x << 8.54792063e-44f, 0, 2, 0, 0.125f, -0.0625f, -0.0625f, 3.58732407e-43f, -4.25f, 9.99999968e+37f, -0.0625f, -3;
+    for (Metric metric : {Metric::Cosine, Metric::Euclidean, Metric::SquaredEuclidean}) {
+        INFO(to_string(metric));
+        FacilityLocationOptions dense, blocked;
+        dense.metric = blocked.metric = metric;
+        dense.evaluation = Evaluation::Dense;
+        dense.greedy = Greedy::Naive;
+        blocked.evaluation = Evaluation::Blocked;
+        const auto a = facility_location(x, 4, dense), b = facility_location(x, 4, blocked);
+        require_valid(a, 6, 4);
+        CHECK(same_bits(a, b));
+        for (double o : a.objective) CHECK(std::isfinite(o));
+    }
+    // A matrix of subnormals only picks exactly as the same matrix scaled up by 2^100 (exact).
+    Eigen::MatrixXf tiny = coreset_test::gaussian<float>(20, 3, 77) * std::ldexp(1.0f, -130);
+    REQUIRE(tiny.cwiseAbs().maxCoeff() < std::numeric_limits<float>::min());
+    const Eigen::MatrixXf up = tiny * std::ldexp(1.0f, 100);
+    for (Metric metric : {Metric::Cosine, Metric::Euclidean}) {
+        FacilityLocationOptions o;
+        o.metric = metric;
+        const auto a = facility_location(tiny, 5, o), b = facility_location(up, 5, o);
+        CHECK(a.indices == b.indices);
+        CHECK(a.weights == b.weights);
+    }
+}
+
 // ============================================================================ memory
 
 TEST_CASE("reliability: the memory budget chooses blocked evaluation or refuses up front", "[reliability][memory]") {

@@ -16,6 +16,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "../core.hpp"
@@ -51,7 +52,7 @@ public:
                 const Scalar big = x_.row(i).cwiseAbs().maxCoeff();
                 int e = 0;
                 std::frexp(big, &e);
-                x_.row(i) *= std::ldexp(Scalar(1), -e);
+                scale_by_power_of_two(x_.row(i), -e);
                 x_.row(i) /= x_.row(i).norm();
             }
             unit_ = 1.0;
@@ -60,7 +61,7 @@ public:
             const Scalar big = x_.size() > 0 ? x_.cwiseAbs().maxCoeff() : Scalar(0);
             int e = 0;
             if (big > Scalar(0)) std::frexp(big, &e);
-            x_ *= std::ldexp(Scalar(1), -e);
+            scale_by_power_of_two(x_, -e);
             const Eigen::Matrix<double, 1, Eigen::Dynamic> mean = x_.template cast<double>().colwise().mean();
             x_.rowwise() -= mean.template cast<Scalar>();
             unit_exponent_ = metric_ == Metric::SquaredEuclidean ? 2 * e : e;
@@ -185,6 +186,18 @@ public:
     }
 
 private:
+    /// m *= 2^k. A factor 2^k past Scalar's range (2^149 brings subnormal floats to 1, and does
+    /// not fit a float) is applied in two halves; each step is exact wherever the result is normal.
+    template <class M>
+    static void scale_by_power_of_two(M&& m, int k) {
+        if (k > -std::numeric_limits<Scalar>::max_exponent + 2 && k < std::numeric_limits<Scalar>::max_exponent - 1) {
+            m *= std::ldexp(Scalar(1), k);
+            return;
+        }
+        m *= std::ldexp(Scalar(1), k / 2);
+        m *= std::ldexp(Scalar(1), k - k / 2);
+    }
+
     /// Depth handed to one GEMM call: small enough that Eigen never splits the depth itself (its
     /// split depends on the shape and the cache sizes); deeper rows are summed over fixed chunks.
     static constexpr Eigen::Index depth_chunk = 128;
