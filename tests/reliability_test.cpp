@@ -960,6 +960,51 @@ TEST_CASE("reliability: subnormal float rows are distances like any others", "[r
     }
 }
 
+TEST_CASE("reliability: nearly parallel rows under the cosine metric", "[reliability][degenerate]") {
+    // Found by fuzz/facility_location_fuzz.cpp: the largest distance C was subnormal, the gain
+    // quantiser's scale 2^30 / C overflowed to inf, and inf was converted to int.
+    Eigen::MatrixXf x(2, 3);
+    x << 2.9847657290118604e-43f, 4.0310792256793703e-28f, 0, 0, 3, 8.6880504788138658e-44f;
+    for (Greedy greedy : {Greedy::Naive, Greedy::Lazy, Greedy::Stochastic}) {
+        CraigOptions o;
+        o.metric = Metric::Cosine;
+        o.greedy = greedy;
+        const auto c = Craig(o).select(x, 2);
+        require_valid(c, 2, 2);
+        CHECK(c.weights.sum() == 2.0f);
+        for (double v : c.objective) CHECK(std::isfinite(v));
+    }
+}
+
+TEST_CASE("reliability: GRAD-MATCH's objective is the residual of its weights for atoms 27 orders apart",
+          "[reliability][degenerate]") {
+    // Found by fuzz/grad_match_fuzz.cpp: with more atoms than columns (the dual form) and norms from
+    // 2 to 2.5e27, lambda I + A^T A is too ill-conditioned for lambda X^-1 t to be the residual of
+    // the weights: it reported 5.7e-28 where the weights left 2.5e27.
+    const float a = 2.471044375292302e+27f, b = -1.2379400392853803e+27f;
+    Eigen::MatrixXf x(5, 4);
+    x << -7.4375f, -7.4375f, -7.4375f, 0, -1.75f, -1.75f, 0, 0, 0, 0, 2.875f, a, 0, b, b, b, b, 2, 2, 2;
+    for (NonNegativity nn : {NonNegativity::ActiveSet, NonNegativity::DropMostNegative})
+        for (bool normalize : {false, true}) {
+            INFO(to_string(nn) << (normalize ? ", normalize" : ""));
+            GradMatchOptions o;
+            o.nonnegativity = nn;
+            o.normalize = normalize;
+            o.tolerance = 0;
+            const auto c = GradMatch(o).select(x, 5);
+            require_valid(c, 5, 5);
+            const Eigen::MatrixXd xd = x.cast<double>();
+            Eigen::VectorXd r = xd.colwise().sum().transpose();
+            double scale = r.norm();
+            for (Index j = 0; j < c.size(); ++j) {
+                r -= double(c.weights[j]) * xd.row(c.indices[static_cast<std::size_t>(j)]).transpose();
+                scale += double(c.weights[j]) * xd.row(c.indices[static_cast<std::size_t>(j)]).norm();
+            }
+            REQUIRE_FALSE(c.objective.empty());
+            CHECK(std::abs(r.norm() - c.objective.back()) <= 1e-6 * scale);
+        }
+}
+
 // ============================================================================ memory
 
 TEST_CASE("reliability: the memory budget chooses blocked evaluation or refuses up front", "[reliability][memory]") {

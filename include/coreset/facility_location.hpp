@@ -276,7 +276,10 @@ private:
         }
         // Quantiser: a term m_i (b_i - d) <= max(m) C maps to at most 2^30 (+1), so a 32-bit
         // conversion cannot overflow, even after the rounding of the product.
-        scale_ = c_ > Scalar(0) ? static_cast<Scalar>(std::ldexp(1.0, 30) / (static_cast<double>(c_) * static_cast<double>(wmax)))
+        // (Clamped to the largest Scalar: a subnormal C, e.g. nearly parallel rows under the cosine
+        // metric, would make the scale infinite; a smaller scale keeps every term within 2^30.)
+        scale_ = c_ > Scalar(0) ? static_cast<Scalar>(std::min(std::ldexp(1.0, 30) / (static_cast<double>(c_) * static_cast<double>(wmax)),
+                                                               static_cast<double>(std::numeric_limits<Scalar>::max())))
                                 : Scalar(1);
         best_.assign(um, c_);
         assign_.assign(um, 0);

@@ -146,7 +146,10 @@ public:
         } else {
             r = llt_.solve(t_);
             z.noalias() = A_.topRows(k_) * r;
-            r *= lambda_;
+            // r = t - A^T z rather than lambda X^-1 t (equal in exact arithmetic): with atoms of very
+            // different norms X is ill-conditioned, and only this form is the residual z leaves.
+            r = t_;
+            r.noalias() -= A_.topRows(k_).transpose() * z;
         }
     }
 
