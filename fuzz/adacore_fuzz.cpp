@@ -164,7 +164,13 @@ void run(Bytes& in, bool bad_allowed) {
             expected = bad ? Outcome::Invalid : observed ? Outcome::Ok : Outcome::Logic;
             if (got == Outcome::Ok) {
                 expect(expected == Outcome::Ok, "select: accepted a call that must fail");
-                check_coreset(c, n, budget, "AdaCore::select");
+                // The objective is in the units of u: past double's range it is +inf, as its true value.
+                const M u = ada.preconditioned();
+                const double big = static_cast<double>(u.cwiseAbs().maxCoeff());
+                const double far = o.metric == Metric::Cosine            ? 2.0
+                                   : o.metric == Metric::Euclidean ? 2 * big * std::sqrt(static_cast<double>(u.cols()))
+                                                                   : 4 * big * big * static_cast<double>(u.cols());
+                check_coreset(c, n, budget, "AdaCore::select", !(far * static_cast<double>(n) < 1e300));
                 // Weights sum to n, or per class to the sizes of the classes with picks (a budget
                 // below the number of classes leaves some out).
                 double mass = static_cast<double>(n);

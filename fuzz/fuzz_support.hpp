@@ -50,7 +50,7 @@ std::string show(const M& m) {
     for (Index i = 0; i < m.rows(); ++i) {
         out += "  [";
         for (Index j = 0; j < m.cols(); ++j) {
-            std::snprintf(buf, sizeof buf, " %.9g", static_cast<double>(m(i, j)));
+            std::snprintf(buf, sizeof buf, " %.17g", static_cast<double>(m(i, j)));
             out += buf;
         }
         out += " ]\n";

@@ -101,6 +101,19 @@ void run(Bytes& in, bool bad_allowed) {
             r += " " + std::to_string(c.indices[static_cast<std::size_t>(j)]) + ":" + std::to_string(double(c.weights[j]));
         note(r);
     }
+    // Known limit (docs/reliability.md): GRAD-MATCH works on unscaled double sums of squares, so
+    // with nonzero entries outside [1e-100, 1e100] (only double inputs have them) norms and the
+    // factorisation can overflow: results stay valid (unique indices, finite positive weights),
+    // but the objective is then neither checked for finiteness nor against the weights.
+    bool beyond = false;
+    const auto extreme = [](double v) { return v != 0 && !(std::abs(v) >= 1e-100 && std::abs(v) <= 1e100); };
+    for (Index i = 0; i < x.size(); ++i) beyond = beyond || extreme(static_cast<double>(x.data()[i]));
+    if (mode == 1)
+        for (Index j = 0; j < target.size(); ++j) beyond = beyond || extreme(target[j]);
+    if (beyond) {
+        check_coreset(Coreset<Scalar>{c.indices, c.weights, {}, c.status}, n, max_size, "GradMatch");
+        return;
+    }
     check_coreset(c, n, max_size, "GradMatch");
     for (double v : c.objective) expect(v >= 0, "negative residual norm");
     if (mode >= 2) return;
@@ -112,6 +125,10 @@ void run(Bytes& in, bool bad_allowed) {
     // (weights below the smallest normal Scalar are returned as that value).
     Eigen::VectorXd r = target;
     double scale = tnorm, rounding = 0;
+    // The column sum itself is only defined to its rounding (the library may add in another order).
+    if (mode == 0)
+        for (Index i = 0; i < n; ++i) rounding += 4 * std::numeric_limits<double>::epsilon() *
+                                                  static_cast<double>(n) * x.row(i).template cast<double>().norm();
     for (Index j = 0; j < c.size(); ++j) {
         const Eigen::VectorXd g = x.row(c.indices[static_cast<std::size_t>(j)]).transpose().template cast<double>();
         r -= static_cast<double>(c.weights[j]) * g;
@@ -124,10 +141,11 @@ void run(Bytes& in, bool bad_allowed) {
     if (!c.objective.empty() && !clamped) {
         const double tol = std::is_same<Scalar, float>::value ? 1e-4 : 1e-9;
         expect(std::abs(r.norm() - c.objective.back()) <= tol * scale + rounding + 1e-300,
-               "objective is not the residual of the returned weights");
+               "objective " + std::to_string(c.objective.back()) + " is not the residual " + std::to_string(r.norm()) +
+                   " of the returned weights (scale " + std::to_string(scale) + ")");
     }
     if (c.status == Status::ToleranceReached && !c.objective.empty())
-        expect(c.objective.back() < o.tolerance * tnorm, "ToleranceReached above the tolerance");
+        expect(c.objective.back() < o.tolerance * (tnorm + rounding) + rounding, "ToleranceReached above the tolerance");
 }
 
 }  // namespace

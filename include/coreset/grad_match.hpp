@@ -248,8 +248,11 @@ Coreset<Scalar> grad_match_omp(const GradRef<Scalar>& g, const Eigen::VectorXd& 
     out.weights.resize(static_cast<Eigen::Index>(order.size()));
     for (std::size_t j = 0; j < order.size(); ++j) {
         out.indices.push_back(ids[order[j]]);
-        // Rounded into Scalar's positive finite range (a subnormal atom can need a weight past it).
-        const double w = solver.weights()[static_cast<Eigen::Index>(order[j])];
+        // Rounded into Scalar's positive finite range (a subnormal atom can need a weight past it;
+        // a NaN from a numerical breakdown, possible only for atoms scaled 1e100 apart, becomes
+        // the smallest).
+        const double raw = solver.weights()[static_cast<Eigen::Index>(order[j])];
+        const double w = raw > 0 ? raw : 0.0;
         out.weights[static_cast<Eigen::Index>(j)] =
             static_cast<Scalar>(std::min(std::max(w, static_cast<double>(std::numeric_limits<Scalar>::min())), largest));
     }
