@@ -114,6 +114,34 @@ std::vector<ErrorCase> cases() {
     add("core.hpp", "a NaN weight", [] { mean_one(vec({1, kNaN})); });
     add("core.hpp", "weights summing to 0", [] { mean_one(vec({1, -1})); });
 
+    // ---------------------------------------------------------------- factored.hpp
+    using FG = FactoredGradients<double>;
+    add("factored.hpp", "errors 0 x 2", [] { FG(M(0, 2), M(0, 3)); });
+    add("factored.hpp", "activations 5 x 0", [] { FG(data(5, 2), M(5, 0)); });
+    add("factored.hpp", "a NaN activation", [] { FG(data(5, 2), with(data(5, 3), 3, 1, kNaN)); });
+    add("factored.hpp", "4 activation rows for 5 error rows", [] { FG(data(5, 2), data(4, 3)); });
+    add("factored.hpp", "Craig: budget = 7 > n", [] { Craig().select(factored(data(5, 2), data(5, 3)), 7); });
+    add("factored.hpp", "Craig per class: a zero row (zero activations) under Metric::Cosine", [y] {
+        M h = data(5, 3);
+        h.row(4).setZero();
+        Craig(with_field<CraigOptions>([](CraigOptions& o) { o.metric = Metric::Cosine; }))
+            .select(factored(data(5, 2), h), y, 2);
+    });
+    add("factored.hpp", "GradMatch: target of length 5 for C E = 6",
+        [] { GradMatch().select(factored(data(5, 2), data(5, 3)), V::Ones(5), 2); });
+    add("factored.hpp", "GradMatch per batch: batch_size = 0",
+        [] { GradMatch().select_batches(factored(data(5, 2), data(5, 3)), 0, 2); });
+    add("factored.hpp", "AdaCore: an error times an activation past float",
+        [] {
+            AdaCore<float> a(2);
+            const Eigen::MatrixXf big = Eigen::MatrixXf::Constant(2, 2, 1e30f);
+            a.update(factored(big, big), factored(big, Eigen::MatrixXf::Ones(2, 2)));
+        });
+    add("factored.hpp", "factored_last_layer_gradients: a label 3 with C = 3",
+        [] { factored_last_layer_gradients(data(4, 3), ivec({0, 3, 1, 1}), data(4, 2)); });
+    add("factored.hpp", "factored_last_layer_hessian_diagonal: 3 embedding rows for 4",
+        [] { factored_last_layer_hessian_diagonal(data(4, 3), data(3, 2)); });
+
     // ---------------------------------------------------------------- facility_location.hpp
     add("facility_location.hpp", "metric = 7", [] { with_field<FLO>([](FLO& o) { o.metric = static_cast<Metric>(7); }).validate(); });
     add("facility_location.hpp", "greedy = 7", [] { with_field<FLO>([](FLO& o) { o.greedy = static_cast<Greedy>(7); }).validate(); });

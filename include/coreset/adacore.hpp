@@ -20,6 +20,7 @@
 
 #include "core.hpp"
 #include "craig.hpp"
+#include "factored.hpp"
 #include "detail/checks.hpp"
 #include "detail/parallel.hpp"
 #include "gradients.hpp"
@@ -200,6 +201,30 @@ public:
         static_assert(std::is_integral<Index>::value, "coreset: indices must be integers");
         update_listed(std::vector<Eigen::Index>(indices.begin(), indices.end()), gradients, hessian_diag);
     }
+
+    /// \name Factored observations
+    /// The updates above with gradients and curvatures given as factors (factored.hpp), e.g.
+    /// `factored_last_layer_gradients` and `factored_last_layer_hessian_diagonal`: the same state as
+    /// updating with their `dense()` matrices (bit for bit), without forming those. The state
+    /// itself is n x C E: an average of outer products over several updates is not an outer
+    /// product, so it cannot stay factored. Errors name the rows as the dense overloads do.
+    /// @{
+    template <class Sg, class Sh>
+    void update(const FactoredGradients<Sg>& gradients, const FactoredGradients<Sh>& hessian_diag) {
+        update(detail::outer_product_rows(gradients), detail::outer_product_rows(hessian_diag));
+    }
+    template <class DerivedI, class Sg, class Sh,
+              class = std::enable_if_t<std::is_integral<typename DerivedI::Scalar>::value>>
+    void update(const Eigen::MatrixBase<DerivedI>& indices, const FactoredGradients<Sg>& gradients,
+                const FactoredGradients<Sh>& hessian_diag) {
+        update(indices, detail::outer_product_rows(gradients), detail::outer_product_rows(hessian_diag));
+    }
+    template <class Index, class Sg, class Sh>
+    void update(const std::vector<Index>& indices, const FactoredGradients<Sg>& gradients,
+                const FactoredGradients<Sh>& hessian_diag) {
+        update(indices, detail::outer_product_rows(gradients), detail::outer_product_rows(hessian_diag));
+    }
+    /// @}
 
     /// The bias-corrected gradient averages \f$\bar g_i = m_i / (1 - \beta_1^{t_i})\f$, n x d.
     /// \throws std::logic_error before the first update or while some row has never been updated.

@@ -5,6 +5,7 @@
 
 #include "version.hpp"
 #include "core.hpp"
+#include "factored.hpp"
 #include "facility_location.hpp"
 #include "craig.hpp"
 #include "grad_match.hpp"

@@ -11,6 +11,7 @@
 #include "core.hpp"
 #include "detail/checks.hpp"
 #include "detail/class_split.hpp"
+#include "factored.hpp"
 #include "facility_location.hpp"
 
 namespace coreset {
@@ -88,22 +89,8 @@ public:
                                              const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget) const {
         using Scalar = typename Derived::Scalar;
         static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
-        const char* where = "Craig::select()";
-        detail::check_matrix(gradients, where, "gradients");
-        const Eigen::Index classes = detail::check_labels(labels, gradients.rows(), where);
-        detail::check_budget(budget, gradients.rows(), where);
-        if (options_.metric == Metric::Cosine) detail::check_no_zero_row(gradients, where, "gradients");
-        const auto groups = detail::group_by_label(labels, classes);
-        std::vector<Eigen::Index> sizes;
-        for (const auto& g : groups) sizes.push_back(static_cast<Eigen::Index>(g.size()));
-        const auto budgets = detail::split_budget(sizes, budget, options_.class_budget);
-        const FacilityLocationOptions engine = options_.engine();
-        return detail::per_class<Scalar>(
-            gradients, groups, budgets, true,
-            [&](const detail::RowMatrix<Scalar>& rows, Eigen::Index k, std::size_t) {
-                return detail::run_facility_location<Scalar>(rows, nullptr, k, engine, where);
-            },
-            detail::ObjectiveMerge::Cumulative);
+        detail::check_matrix(gradients, "Craig::select()", "gradients");
+        return select_classes<Scalar>(gradients, labels, budget);
     }
 
     /// Per-batch selection (CRAIG-PB): rows are grouped into consecutive mini-batches of
@@ -116,8 +103,61 @@ public:
                                                      Eigen::Index batch_size, Eigen::Index budget) const {
         using Scalar = typename Derived::Scalar;
         static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+        detail::check_matrix(gradients, "Craig::select_batches()", "gradients");
+        return select_batches_of<Scalar>(gradients, batch_size, budget);
+    }
+
+    /// \name Factored gradients
+    /// The same three selections on rows g_i = e_i (x) h_i given by their factors (factored.hpp):
+    /// the same picks and weights as on `gradients.dense()`, up to rounding, without forming it.
+    /// Distances come from the factored Gram (E E^T) o (H H^T); per batch, each batch mean is
+    /// E_b^T H_b / |b| (explicit, one C x E matrix per batch).
+    /// @{
+    template <class Scalar, class... Callbacks>
+    Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, Eigen::Index budget,
+                           Callbacks&&... callbacks) const {
+        return detail::run_facility_location<Scalar>(gradients, nullptr, budget, options_.engine(),
+                                                     "Craig::select()", callbacks...);
+    }
+    template <class Scalar, class DerivedL,
+              class = std::enable_if_t<std::is_integral<typename DerivedL::Scalar>::value>>
+    Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const Eigen::MatrixBase<DerivedL>& labels,
+                           Eigen::Index budget) const {
+        return select_classes<Scalar>(gradients, labels, budget);
+    }
+    template <class Scalar>
+    Coreset<Scalar> select_batches(const FactoredGradients<Scalar>& gradients, Eigen::Index batch_size,
+                                   Eigen::Index budget) const {
+        return select_batches_of<Scalar>(gradients, batch_size, budget);
+    }
+    /// @}
+
+private:
+    // Per class, on a checked Eigen matrix or factored gradients.
+    template <class Scalar, class G, class DerivedL>
+    Coreset<Scalar> select_classes(const G& gradients, const Eigen::MatrixBase<DerivedL>& labels,
+                                   Eigen::Index budget) const {
+        const char* where = "Craig::select()";
+        const Eigen::Index classes = detail::check_labels(labels, gradients.rows(), where);
+        detail::check_budget(budget, gradients.rows(), where);
+        if (options_.metric == Metric::Cosine) detail::check_no_zero_row(gradients, where, "gradients");
+        const auto groups = detail::group_by_label(labels, classes);
+        std::vector<Eigen::Index> sizes;
+        for (const auto& g : groups) sizes.push_back(static_cast<Eigen::Index>(g.size()));
+        const auto budgets = detail::split_budget(sizes, budget, options_.class_budget);
+        const FacilityLocationOptions engine = options_.engine();
+        return detail::per_class<Scalar>(
+            gradients, groups, budgets, true,
+            [&](const auto& rows, Eigen::Index k, std::size_t) {
+                return detail::run_facility_location<Scalar>(rows, nullptr, k, engine, where);
+            },
+            detail::ObjectiveMerge::Cumulative);
+    }
+
+    // Per batch, on a checked Eigen matrix or factored gradients.
+    template <class Scalar, class G>
+    Coreset<Scalar> select_batches_of(const G& gradients, Eigen::Index batch_size, Eigen::Index budget) const {
         const char* where = "Craig::select_batches()";
-        detail::check_matrix(gradients, where, "gradients");
         detail::check_option(batch_size >= 1, batch_size, where, "batch_size", "batch_size >= 1");
         detail::check_budget(budget, gradients.rows(), where);
         detail::RowMatrix<Scalar> means;
@@ -130,7 +170,6 @@ public:
         return detail::expand_batches(picked, gradients.rows(), batch_size);
     }
 
-private:
     CraigOptions options_;
 };
 

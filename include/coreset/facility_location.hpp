@@ -33,6 +33,7 @@
 #include "detail/distances.hpp"
 #include "detail/parallel.hpp"
 #include "detail/rng.hpp"
+#include "factored.hpp"
 
 namespace coreset {
 
@@ -444,14 +445,25 @@ private:
     std::vector<Scalar> old_;
 };
 
-template <class Scalar, class Derived, class... Callbacks>
-Coreset<Scalar> run_facility_location(const Eigen::MatrixBase<Derived>& rows, const Vector<Scalar>* mass,
-                                      Eigen::Index budget, const FacilityLocationOptions& options, const char* where,
-                                      Callbacks&... cbs) {
+/// The engine's ground set: an Eigen matrix is copied into the row-major working layout, factored
+/// gradients are used as they are (PairwiseDistances keeps them factored).
+template <class Scalar, class Derived>
+RowMatrix<Scalar> ground_set(const Eigen::MatrixBase<Derived>& rows) {
+    return RowMatrix<Scalar>(rows);
+}
+template <class Scalar>
+const FactoredGradients<Scalar>& ground_set(const FactoredGradients<Scalar>& rows) {
+    return rows;
+}
+
+/// Validates and runs the engine on `rows`: an Eigen matrix or FactoredGradients<Scalar>.
+template <class Scalar, class Rows, class... Callbacks>
+Coreset<Scalar> run_facility_location(const Rows& rows, const Vector<Scalar>* mass, Eigen::Index budget,
+                                      const FacilityLocationOptions& options, const char* where, Callbacks&... cbs) {
     options.validate_as(where);
-    check_matrix(rows, where, "gradients");
+    check_gradients(rows, where);
     check_budget(budget, rows.rows(), where);
-    PairwiseDistances<Scalar> dist(RowMatrix<Scalar>(rows), options.metric, where);
+    PairwiseDistances<Scalar> dist(ground_set<Scalar>(rows), options.metric, where);
     FacilityLocationSolver<Scalar> solver(dist, mass, options, where);
     return solver.run(budget, cbs...);
 }

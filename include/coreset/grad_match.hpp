@@ -93,6 +93,40 @@ Eigen::VectorXd column_sum(const Eigen::MatrixBase<Derived>& x) {
     return t;
 }
 
+/// Row norms of the working copy, in double.
+template <class Scalar>
+Eigen::VectorXd row_norms(const GradRef<Scalar>& g) {
+    Eigen::VectorXd norms = Eigen::VectorXd::Zero(g.rows());
+    for (Eigen::Index j = 0; j < g.cols(); ++j) norms += g.col(j).template cast<double>().cwiseAbs2();
+    return norms.cwiseSqrt();
+}
+
+/// Correlations of rows [lo, lo + out.size()) with r: a block of G r.
+template <class Scalar, class Out>
+void correlate(const GradRef<Scalar>& g, Eigen::Index lo, const Vector<Scalar>& r, Out&& out) {
+    out.noalias() = g.middleRows(lo, out.size()) * r;
+}
+/// Factored rows: e_i^T R h_i with R the C x E reshaping of r, as one product per block.
+template <class Scalar, class Out>
+void correlate(const FactoredGradients<Scalar>& g, Eigen::Index lo, const Vector<Scalar>& r, Out&& out) {
+    const Eigen::Index len = out.size(), C = g.errors().cols(), E = g.activations().cols();
+    const Eigen::Map<const RowMatrix<Scalar>> R(r.data(), C, E);
+    const RowMatrix<Scalar> er = g.errors().middleRows(lo, len) * R;
+    out = er.cwiseProduct(g.activations().middleRows(lo, len)).rowwise().sum();
+}
+
+/// Row e of the gradients as a double vector.
+template <class Scalar>
+void load_row(const GradRef<Scalar>& g, Eigen::Index e, Eigen::VectorXd& atom) {
+    atom = g.row(e).transpose().template cast<double>();
+}
+template <class Scalar>
+void load_row(const FactoredGradients<Scalar>& g, Eigen::Index e, Eigen::VectorXd& atom) {
+    const Eigen::Index C = g.errors().cols(), E = g.activations().cols();
+    for (Eigen::Index c = 0; c < C; ++c)
+        atom.segment(c * E, E) = static_cast<double>(g.errors()(e, c)) * g.activations().row(e).transpose().template cast<double>();
+}
+
 /// The correlation pass c = G r and the arg-max over rows not yet picked.
 template <class Scalar>
 class CorrelationPass {
@@ -102,8 +136,8 @@ public:
 
     /// c = G r, then the row with the largest score among those with `picked[i] == 0`
     /// (ties: lowest index); -1 when every row is picked.
-    Eigen::Index run(const GradRef<Scalar>& g, const Vector<Scalar>& r,
-                     const std::vector<unsigned char>& picked) {
+    template <class G>
+    Eigen::Index run(const G& g, const Vector<Scalar>& r, const std::vector<unsigned char>& picked) {
         const Eigen::Index n = g.rows();
         const auto nb = static_cast<std::ptrdiff_t>(best_.size());
         const bool parallel = nb > 1 && n * g.cols() >= (Eigen::Index(1) << 16);
@@ -112,7 +146,7 @@ public:
         for (std::ptrdiff_t b = 0; b < nb; ++b) {
             const Eigen::Index lo = static_cast<Eigen::Index>(b) * kGradMatchBlock;
             const Eigen::Index len = std::min(kGradMatchBlock, n - lo);
-            c_.segment(lo, len).noalias() = g.middleRows(lo, len) * r;
+            correlate(g, lo, r, c_.segment(lo, len));
             const auto bu = static_cast<std::size_t>(b);
             best_[bu] = scan(lo, lo + len, picked, score_[bu]);
         }
@@ -156,18 +190,17 @@ private:
 };
 
 /// Non-negative ridge OMP on the rows of `g` (n x d) towards `target` (length d), up to `budget`
-/// atoms with positive weight. The kernel behind every GradMatch overload; indices are rows of `g`.
-template <class Scalar, class... Callbacks>
-Coreset<Scalar> grad_match_omp(const GradRef<Scalar>& g, const Eigen::VectorXd& target,
+/// atoms with positive weight. The kernel behind every GradMatch overload; indices are rows of `g`
+/// (GradRef<Scalar> or FactoredGradients<Scalar>).
+template <class Scalar, class G, class... Callbacks>
+Coreset<Scalar> grad_match_omp(const G& g, const Eigen::VectorXd& target,
                                Eigen::Index budget, const GradMatchOptions& options, Callbacks&... callbacks) {
     const Eigen::Index n = g.rows(), d = g.cols();
     // Largest finite Scalar: 1 / norm of a subnormal float row, and the weight such a row needs,
     // are clamped to it rather than becoming infinite.
     const double largest = static_cast<double>(std::numeric_limits<Scalar>::max());
     const double tnorm = target.norm();
-    Eigen::VectorXd norms = Eigen::VectorXd::Zero(n);
-    for (Eigen::Index j = 0; j < d; ++j) norms += g.col(j).template cast<double>().cwiseAbs2();
-    norms = norms.cwiseSqrt();
+    const Eigen::VectorXd norms = row_norms(g);
     Vector<Scalar> inv_norm;
     if (options.normalize) {
         inv_norm.resize(n);
@@ -203,7 +236,7 @@ Coreset<Scalar> grad_match_omp(const GradRef<Scalar>& g, const Eigen::VectorXd& 
             Eigen::Index e = pass.run(g, rs, picked);
             bool accepted = false;
             while (e >= 0) {
-                atom = g.row(e).transpose().template cast<double>();
+                load_row(g, e, atom);
                 double score = atom.dot(solver.residual());
                 if (options.normalize) score = norms[e] > 0 ? score / norms[e] : 0.0;
                 if (!(score > floor)) break;
@@ -347,10 +380,13 @@ public:
     Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients,
                                              const Eigen::MatrixBase<DerivedX>& x, Eigen::Index budget,
                                              Callbacks&&... callbacks) const {
+        using Scalar = typename Derived::Scalar;
+        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+        detail::check_matrix(gradients, "GradMatch::select()", "gradients");
         if constexpr (std::is_integral<typename DerivedX::Scalar>::value)
-            return select_classes(gradients, x, budget, callbacks...);
+            return select_classes<Scalar>(gradients, x, budget, callbacks...);
         else
-            return select_target(gradients, x, budget, callbacks...);
+            return select_target<Scalar>(gradients, x, budget, callbacks...);
     }
 
     /// Per-batch GRAD-MATCH (GRAD-MATCH-PB): the rows are cut into consecutive mini-batches of
@@ -369,8 +405,58 @@ public:
                                                      Callbacks&&... callbacks) const {
         using Scalar = typename Derived::Scalar;
         static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+        detail::check_matrix(gradients, "GradMatch::select_batches()", "gradients");
+        return select_batches_of<Scalar>(gradients, batch_size, budget, callbacks...);
+    }
+
+    /// \name Factored gradients
+    /// Every overload above on rows g_i = e_i (x) h_i given by their factors (factored.hpp): the
+    /// same picks and weights as on `gradients.dense()`, up to rounding, without forming it. A
+    /// correlation is e_i^T R h_i with R the residual as a C x E matrix (one n x C by C x E product
+    /// per pass); the default target is the flattening of E^T H; a target is a vector of length
+    /// C E in the layout of `dense()`; per batch, each batch mean is E_b^T H_b / |b|. Atoms that
+    /// enter the support are expanded (k rows of C E doubles).
+    /// @{
+    template <class Scalar, class... Callbacks>
+    Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, Eigen::Index budget,
+                           Callbacks&&... callbacks) const {
+        detail::check_budget(budget, gradients.rows(), "GradMatch::select()");
+        return detail::grad_match_omp<Scalar>(gradients, detail::column_sum(gradients), budget, options_,
+                                              callbacks...);
+    }
+    template <class Scalar, class DerivedX, class... Callbacks>
+    Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const Eigen::MatrixBase<DerivedX>& x,
+                           Eigen::Index budget, Callbacks&&... callbacks) const {
+        if constexpr (std::is_integral<typename DerivedX::Scalar>::value)
+            return select_classes<Scalar>(gradients, x, budget, callbacks...);
+        else
+            return select_target<Scalar>(gradients, x, budget, callbacks...);
+    }
+    template <class Scalar, class... Callbacks>
+    Coreset<Scalar> select_batches(const FactoredGradients<Scalar>& gradients, Eigen::Index batch_size,
+                                   Eigen::Index budget, Callbacks&&... callbacks) const {
+        return select_batches_of<Scalar>(gradients, batch_size, budget, callbacks...);
+    }
+    /// @}
+
+private:
+    // The kernel's working form of a class's rows: the column-major copy for a matrix, the
+    // factors as they are.
+    template <class Scalar, class Rows, class Fn>
+    static Coreset<Scalar> with_working(const Rows& rows, Fn&& fn) {
+        if constexpr (detail::is_factored<Rows>::value) {
+            return fn(rows);
+        } else {
+            const detail::GradRef<Scalar> g(rows);
+            return fn(g);
+        }
+    }
+
+    // Per batch, on a checked Eigen matrix or factored gradients.
+    template <class Scalar, class G, class... Callbacks>
+    Coreset<Scalar> select_batches_of(const G& gradients, Eigen::Index batch_size, Eigen::Index budget,
+                                      Callbacks&... callbacks) const {
         constexpr const char* where = "GradMatch::select_batches()";
-        detail::check_matrix(gradients, where, "gradients");
         detail::check_option(batch_size >= 1, batch_size, where, "batch_size", "batch_size >= 1");
         detail::check_budget(budget, gradients.rows(), where);
         const Eigen::Index batches = (budget - 1) / batch_size + 1;  // ceil, without overflow
@@ -378,21 +464,18 @@ public:
         detail::Vector<Scalar> sizes;
         detail::batch_means(gradients, batch_size, means, sizes);
         const Coreset<Scalar> picked =
-            detail::grad_match_omp<Scalar>(means, detail::column_sum(gradients), batches, options_, callbacks...);
+            detail::grad_match_omp<Scalar>(detail::GradRef<Scalar>(means), detail::column_sum(gradients), batches,
+                                           options_, callbacks...);
         return detail::expand_batches(picked, gradients.rows(), batch_size);
     }
 
-private:
-    template <class Derived, class DerivedT, class... Callbacks>
-    Coreset<typename Derived::Scalar> select_target(const Eigen::MatrixBase<Derived>& gradients,
-                                                    const Eigen::MatrixBase<DerivedT>& target, Eigen::Index budget,
-                                                    Callbacks&... callbacks) const {
-        using Scalar = typename Derived::Scalar;
-        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+    // Towards a given target, on a checked Eigen matrix or factored gradients.
+    template <class Scalar, class G, class DerivedT, class... Callbacks>
+    Coreset<Scalar> select_target(const G& gradients, const Eigen::MatrixBase<DerivedT>& target, Eigen::Index budget,
+                                  Callbacks&... callbacks) const {
         static_assert(std::is_floating_point<typename DerivedT::Scalar>::value,
                       "coreset: a target must be a float or double vector (labels: an integer vector)");
         constexpr const char* where = "GradMatch::select()";
-        detail::check_matrix(gradients, where, "gradients");
         detail::require(target.rows() == 1 || target.cols() == 1, where, "target must be a vector (got ",
                         target.rows(), " x ", target.cols(), ")");
         detail::require(target.size() == gradients.cols(), where,
@@ -402,18 +485,16 @@ private:
         detail::check_budget(budget, gradients.rows(), where);
         Eigen::VectorXd t(target.size());
         for (Eigen::Index j = 0; j < t.size(); ++j) t[j] = static_cast<double>(target.derived().coeff(j));
-        const detail::GradRef<Scalar> g(gradients.derived());
-        return detail::grad_match_omp<Scalar>(g, t, budget, options_, callbacks...);
+        return with_working<Scalar>(gradients, [&](const auto& g) {
+            return detail::grad_match_omp<Scalar>(g, t, budget, options_, callbacks...);
+        });
     }
 
-    template <class Derived, class DerivedL, class... Callbacks>
-    Coreset<typename Derived::Scalar> select_classes(const Eigen::MatrixBase<Derived>& gradients,
-                                                     const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget,
-                                                     Callbacks&... callbacks) const {
-        using Scalar = typename Derived::Scalar;
-        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+    // Per class, on a checked Eigen matrix or factored gradients.
+    template <class Scalar, class G, class DerivedL, class... Callbacks>
+    Coreset<Scalar> select_classes(const G& gradients, const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget,
+                                   Callbacks&... callbacks) const {
         constexpr const char* where = "GradMatch::select()";
-        detail::check_matrix(gradients, where, "gradients");
         const Eigen::Index classes = detail::check_labels(labels, gradients.rows(), where);
         detail::check_budget(budget, gradients.rows(), where);
         const auto groups = detail::group_by_label(labels, classes);
@@ -422,18 +503,18 @@ private:
         const auto budgets = detail::split_budget(sizes, budget, options_.class_budget);
         const GradMatchOptions& opts = options_;
         if constexpr (sizeof...(Callbacks) == 0) {
-            return detail::per_class<Scalar>(
-                gradients, groups, budgets, true,
-                [&](const detail::RowMatrix<Scalar>& rows, Eigen::Index k, std::size_t) {
-                    const detail::GradRef<Scalar> g(rows);  // the kernel's layout, as select() uses
-                    return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), k, opts);
-                });
+            return detail::per_class<Scalar>(gradients, groups, budgets, true,
+                                             [&](const auto& rows, Eigen::Index k, std::size_t) {
+                                                 return with_working<Scalar>(rows, [&](const auto& g) {
+                                                     return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), k,
+                                                                                           opts);
+                                                 });
+                                             });
         } else {
             Eigen::Index step = 0;
             bool stopped = false;
             return detail::per_class<Scalar>(
-                gradients, groups, budgets, false,
-                [&](const detail::RowMatrix<Scalar>& rows, Eigen::Index k, std::size_t c) {
+                gradients, groups, budgets, false, [&](const auto& rows, Eigen::Index k, std::size_t c) {
                     if (stopped) {
                         Coreset<Scalar> none;
                         none.status = Status::StoppedByCallback;
@@ -441,8 +522,9 @@ private:
                     }
                     detail::ClassStepRelay<Callbacks...> relay{std::tuple<Callbacks&...>(callbacks...), &groups[c],
                                                                &step, &stopped};
-                    const detail::GradRef<Scalar> g(rows);
-                    return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), k, opts, relay);
+                    return with_working<Scalar>(rows, [&](const auto& g) {
+                        return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), k, opts, relay);
+                    });
                 });
         }
     }

@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "core.hpp"
+#include "factored.hpp"
 #include "detail/checks.hpp"
 #include "detail/rng.hpp"
 
@@ -155,6 +156,20 @@ void last_layer_row(const double* coef, Eigen::Index C, const Eigen::MatrixBase<
             out(i, base + j) = static_cast<Scalar>(coef[k] * (squared ? e * e : e));
         }
     }
+}
+
+/// [1 | e] (or [1 | e^2]) in Scalar: the activation factor of the factored last-layer forms, the
+/// products computed in double and rounded once.
+template <class Scalar, class DerivedE>
+RowMatrix<Scalar> with_ones_column(const Eigen::MatrixBase<DerivedE>& embeddings, bool squared) {
+    RowMatrix<Scalar> out(embeddings.rows(), 1 + embeddings.cols());
+    out.col(0).setOnes();
+    for (Eigen::Index i = 0; i < embeddings.rows(); ++i)
+        for (Eigen::Index j = 0; j < embeddings.cols(); ++j) {
+            const double e = static_cast<double>(embeddings.derived().coeff(i, j));
+            out(i, 1 + j) = static_cast<Scalar>(squared ? e * e : e);
+        }
+    return out;
 }
 
 }  // namespace detail
@@ -354,6 +369,64 @@ detail::RowMatrix<typename Derived::Scalar> last_layer_hessian_diagonal(
         detail::last_layer_row(p.data(), C, embeddings, i, true, out);
     }
     return out;
+}
+
+/// `last_layer_gradients` in factored form (factored.hpp), without forming the n x C(1+E) matrix:
+/// errors = \f$p - \mathrm{onehot}(y)\f$ (n x C, as `logit_gradients`), activations =
+/// \f$[1 \mid e]\f$ (n x (1+E): the bias column first). `dense()` of the result holds the same
+/// C(1+E) coordinates as `last_layer_gradients` in another column order: row i is
+/// \f$[a_0, a_0 e, a_1, a_1 e, \dots]\f$. Craig, GradMatch and AdaCore accept it directly.
+///
+/// \param scores n x C logits or probabilities.
+/// \param labels integer vector of length n, values in [0, C).
+/// \param embeddings n x E inputs of the last layer (any float type; cast to the scores' type).
+/// \param output what `scores` holds.
+/// \throws std::invalid_argument as `last_layer_gradients`.
+template <class Derived, class DerivedY, class DerivedE>
+FactoredGradients<typename Derived::Scalar> factored_last_layer_gradients(
+    const Eigen::MatrixBase<Derived>& scores, const Eigen::DenseBase<DerivedY>& labels,
+    const Eigen::MatrixBase<DerivedE>& embeddings, ModelOutput output = ModelOutput::Logits) {
+    using Scalar = typename Derived::Scalar;
+    const char* where = "coreset::factored_last_layer_gradients()";
+    const detail::SoftmaxRows rows(scores, output, where);
+    detail::check_class_labels(labels, rows.rows(), rows.classes(), where);
+    detail::check_embeddings(embeddings, rows.rows(), where);
+    const Eigen::Index n = rows.rows(), C = rows.classes();
+    detail::RowMatrix<Scalar> errors(n, C);
+    Eigen::VectorXd p(C), q(C);
+    for (Eigen::Index i = 0; i < n; ++i) {
+        rows.row(i, p.data(), q.data());
+        const auto y = static_cast<Eigen::Index>(labels.derived().coeff(i));
+        p[y] = -q[y];
+        errors.row(i) = p.transpose().template cast<Scalar>();
+    }
+    return FactoredGradients<Scalar>(std::move(errors), detail::with_ones_column<Scalar>(embeddings, false));
+}
+
+/// `last_layer_hessian_diagonal` in factored form: errors = \f$p \odot (1 - p)\f$ (n x C, as
+/// `logit_hessian_diagonal`), activations = \f$[1 \mid e \odot e]\f$, the curvature that
+/// `AdaCore::update` pairs with `factored_last_layer_gradients` (same layout).
+///
+/// \param scores n x C logits or probabilities.
+/// \param embeddings n x E inputs of the last layer.
+/// \param output what `scores` holds.
+/// \throws std::invalid_argument as `last_layer_hessian_diagonal`.
+template <class Derived, class DerivedE>
+FactoredGradients<typename Derived::Scalar> factored_last_layer_hessian_diagonal(
+    const Eigen::MatrixBase<Derived>& scores, const Eigen::MatrixBase<DerivedE>& embeddings,
+    ModelOutput output = ModelOutput::Logits) {
+    using Scalar = typename Derived::Scalar;
+    const char* where = "coreset::factored_last_layer_hessian_diagonal()";
+    const detail::SoftmaxRows rows(scores, output, where);
+    detail::check_embeddings(embeddings, rows.rows(), where);
+    const Eigen::Index n = rows.rows(), C = rows.classes();
+    detail::RowMatrix<Scalar> errors(n, C);
+    Eigen::VectorXd p(C), q(C);
+    for (Eigen::Index i = 0; i < n; ++i) {
+        rows.row(i, p.data(), q.data());
+        errors.row(i) = p.cwiseProduct(q).transpose().template cast<Scalar>();
+    }
+    return FactoredGradients<Scalar>(std::move(errors), detail::with_ones_column<Scalar>(embeddings, true));
 }
 
 /// Hutchinson's estimator of a Hessian diagonal: \f$\mathrm{diag}(H) \approx \frac{1}{s}\sum_{t=1}^{s}

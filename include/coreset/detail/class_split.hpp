@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../core.hpp"
+#include "../factored.hpp"
 #include "checks.hpp"
 
 #ifdef _OPENMP
@@ -141,8 +142,10 @@ enum class ObjectiveMerge {
 /// class order; objectives merged as `merge` says; status BudgetReached unless some class stopped
 /// early (then the first such class's status). Classes run in parallel under OpenMP when
 /// `parallel` is true; the result does not depend on the number of threads.
-template <class Scalar, class Derived, class Fn>
-Coreset<Scalar> per_class(const Eigen::MatrixBase<Derived>& x, const std::vector<std::vector<Eigen::Index>>& groups,
+/// `x` is an Eigen matrix or FactoredGradients; `select_one` receives the class's rows in the same
+/// form (gather_rows).
+template <class Scalar, class X, class Fn>
+Coreset<Scalar> per_class(const X& x, const std::vector<std::vector<Eigen::Index>>& groups,
                           const std::vector<Eigen::Index>& budgets, bool parallel, Fn&& select_one,
                           ObjectiveMerge merge = ObjectiveMerge::Concatenate) {
     const auto C = static_cast<std::ptrdiff_t>(groups.size());
@@ -158,7 +161,7 @@ Coreset<Scalar> per_class(const Eigen::MatrixBase<Derived>& x, const std::vector
         const auto cu = static_cast<std::size_t>(c);
         if (budgets[cu] <= 0) continue;
         try {
-            const RowMatrix<Scalar> rows = gather_rows(x, groups[cu]);
+            const auto rows = gather_rows(x, groups[cu]);
             parts[cu] = select_one(rows, budgets[cu], cu);
         } catch (...) {
             errors[cu] = std::current_exception();

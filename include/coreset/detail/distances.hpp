@@ -11,6 +11,13 @@
 /// A squared distance obtained as |a|^2 + |b|^2 - 2 a.b that falls below 2^-8 (|a|^2 + |b|^2)
 /// has lost most of its digits to cancellation and is recomputed directly as |a - b|^2, so equal
 /// rows are exactly 0 apart. `unit()` converts the distances back to the caller's scale.
+///
+/// Factored rows e_i (x) h_i (FactoredGradients) are never expanded: a Gram tile is the Hadamard
+/// product of the two factors' tiles, (E_I E_J^T) o (H_I H_J^T), computed with the same padding and
+/// chunking, and |g_i|^2 = |e_i|^2 |h_i|^2. Each factor is scaled by its own power of two (cosine:
+/// each factor row normalised, since |e (x) h| = |e| |h|); the rows cannot be centred (the mean of
+/// outer products is not one), so the cancellation repair fires for rows closer than about 9 % of
+/// their length, and recomputes |e_i (x) h_i - e_j (x) h_j|^2 directly in O(C E).
 #pragma once
 
 #include <Eigen/Core>
@@ -20,6 +27,7 @@
 #include <vector>
 
 #include "../core.hpp"
+#include "../factored.hpp"
 #include "checks.hpp"
 #include "parallel.hpp"
 
@@ -45,39 +53,46 @@ public:
     /// Takes the ground set (m x d, row-major) by value and prepares it. Throws for a zero row
     /// under the cosine metric.
     PairwiseDistances(RowMatrix<Scalar> x, Metric metric, const char* where) : x_(std::move(x)), metric_(metric) {
-        const Eigen::Index m = x_.rows();
         if (metric_ == Metric::Cosine) {
             check_no_zero_row(x_, where, "gradients");
-            for (Eigen::Index i = 0; i < m; ++i) {
-                const Scalar big = x_.row(i).cwiseAbs().maxCoeff();
-                int e = 0;
-                std::frexp(big, &e);
-                scale_by_power_of_two(x_.row(i), -e);
-                x_.row(i) /= x_.row(i).norm();
-            }
+            for (Eigen::Index i = 0; i < x_.rows(); ++i) normalise_row(x_.row(i));
             unit_ = 1.0;
         } else {
             // Scale first (exact), then centre, so that neither step can overflow.
-            const Scalar big = x_.size() > 0 ? x_.cwiseAbs().maxCoeff() : Scalar(0);
-            int e = 0;
-            if (big > Scalar(0)) std::frexp(big, &e);
-            scale_by_power_of_two(x_, -e);
+            const int e = scale_to_unit(x_);
             const Eigen::Matrix<double, 1, Eigen::Dynamic> mean = x_.template cast<double>().colwise().mean();
             x_.rowwise() -= mean.template cast<Scalar>();
             unit_exponent_ = metric_ == Metric::SquaredEuclidean ? 2 * e : e;
             unit_ = std::ldexp(1.0, unit_exponent_);
         }
         sq_ = x_.rowwise().squaredNorm();
-        // The right-hand factor of every GEMM: the rows padded with zero rows to a multiple of 48,
-        // so that no column of a tile falls in a narrower (differently accumulated) kernel edge.
-        const Eigen::Index padded = (m + row_quantum - 1) / row_quantum * row_quantum;
-        rhs_.resize(padded, x_.cols());
-        rhs_.topRows(m) = x_;
-        rhs_.bottomRows(padded - m).setZero();
+        rhs_ = padded_copy(x_);
     }
 
-    Eigen::Index size() const noexcept { return x_.rows(); }
-    Eigen::Index dim() const noexcept { return x_.cols(); }
+    /// Factored ground set: rows e_i (x) h_i. Throws for a zero row under the cosine metric.
+    PairwiseDistances(const FactoredGradients<Scalar>& g, Metric metric, const char* where)
+        : e_(g.errors()), h_(g.activations()), metric_(metric), factored_(true) {
+        const Eigen::Index m = e_.rows();
+        if (metric_ == Metric::Cosine) {
+            check_no_zero_row(g, where, "gradients");
+            for (Eigen::Index i = 0; i < m; ++i) {
+                normalise_row(e_.row(i));
+                normalise_row(h_.row(i));
+            }
+            unit_ = 1.0;
+        } else {
+            const int ee = scale_to_unit(e_), eh = scale_to_unit(h_);
+            unit_exponent_ = metric_ == Metric::SquaredEuclidean ? 2 * (ee + eh) : ee + eh;
+            unit_ = std::ldexp(1.0, unit_exponent_);
+        }
+        sq_ = (e_.rowwise().squaredNorm().array() * h_.rowwise().squaredNorm().array()).matrix();
+        rhs_e_ = padded_copy(e_);
+        rhs_h_ = padded_copy(h_);
+    }
+
+    Eigen::Index size() const noexcept { return factored_ ? e_.rows() : x_.rows(); }
+    /// Width of one left-hand row: d, or C + E for factored rows.
+    Eigen::Index dim() const noexcept { return factored_ ? e_.cols() + h_.cols() : x_.cols(); }
     /// Multiply a distance by this to get it in the caller's units.
     double unit() const noexcept { return unit_; }
     /// `v * unit()` without forming unit() (which overflows for squared distances of rows near
@@ -85,13 +100,16 @@ public:
     double to_caller(double v) const noexcept { return std::ldexp(v, unit_exponent_); }
     /// Bytes held (the prepared copy of the rows and their norms).
     std::size_t bytes() const noexcept {
-        return static_cast<std::size_t>(x_.size() + rhs_.size() + sq_.size()) * sizeof(Scalar);
+        return static_cast<std::size_t>(x_.size() + rhs_.size() + sq_.size() + e_.size() + h_.size() +
+                                        rhs_e_.size() + rhs_h_.size()) *
+               sizeof(Scalar);
     }
 
     /// Bytes of scratch one call of compute() uses for `r` rows, besides `out`.
     std::size_t scratch_bytes(Eigen::Index r, int threads) const noexcept {
         const Eigen::Index padded = (r + tile_rows - 1) / tile_rows * tile_rows;
-        return static_cast<std::size_t>(padded * dim() + threads * tile_rows * (2 * tile_cols)) * sizeof(Scalar);
+        const Eigen::Index tiles = factored_ ? 2 : 1;  // factored: one Gram tile per factor
+        return static_cast<std::size_t>(padded * dim() + threads * tiles * tile_rows * (2 * tile_cols)) * sizeof(Scalar);
     }
 
     /// Distances from rows `ids[0..r)` to every row: `out` is r x m, row-major (row t = ids[t]).
@@ -101,9 +119,7 @@ public:
         // Whole tiles only: every GEMM call has the same shape (tile_rows x d times d x width), so
         // that Eigen's depth blocking, which depends on the shape when d is large, never differs.
         const Eigen::Index padded = (r + tile_rows - 1) / tile_rows * tile_rows;
-        RowMatrix<Scalar> lhs(padded, d);
-        for (Eigen::Index t = 0; t < r; ++t) lhs.row(t) = x_.row(ids[t]);
-        lhs.bottomRows(padded - r).setZero();
+        const Lhs lhs = make_lhs(ids, r, padded);
         const Eigen::Index row_tiles = (padded + tile_rows - 1) / tile_rows;
         const Eigen::Index col_tiles = std::max<Eigen::Index>(1, m / tile_cols);
         const Eigen::Index tiles = row_tiles * col_tiles;
@@ -114,7 +130,7 @@ public:
             const Eigen::Index r0 = (t / col_tiles) * tile_rows, ct = t % col_tiles, c0 = ct * tile_cols;
             const Eigen::Index rn = std::min(tile_rows, padded - r0);
             const Eigen::Index cn = ct + 1 == col_tiles ? m - c0 : tile_cols;
-            const Eigen::Index cp = ct + 1 == col_tiles ? rhs_.rows() - c0 : tile_cols;
+            const Eigen::Index cp = ct + 1 == col_tiles ? padded_rows() - c0 : tile_cols;
             RowMatrix<Scalar> gram(rn, cp);
             gram_tile(lhs, r0, rn, c0, cp, gram);
             const Eigen::Index live = std::min(rn, r - r0);
@@ -130,9 +146,7 @@ public:
     void compute_all(Scalar* out, bool parallel) const {
         const Eigen::Index m = size(), d = dim();
         const Eigen::Index padded = (m + tile_rows - 1) / tile_rows * tile_rows;
-        RowMatrix<Scalar> lhs(padded, d);
-        lhs.topRows(m) = x_;
-        lhs.bottomRows(padded - m).setZero();
+        const Lhs lhs = make_lhs(nullptr, m, padded);
         const Eigen::Index row_tiles = (padded + tile_rows - 1) / tile_rows;
         const Eigen::Index col_tiles = std::max<Eigen::Index>(1, m / tile_cols);
         // Columns [0, covered(rt)) of row tile rt are computed: every column tile starting before
@@ -157,7 +171,7 @@ public:
                 const Eigen::Index r0 = rt * tile_rows, c0 = ct * tile_cols;
                 const Eigen::Index rn = std::min(tile_rows, padded - r0);
                 const Eigen::Index cn = ct + 1 == col_tiles ? m - c0 : tile_cols;
-                const Eigen::Index cp = ct + 1 == col_tiles ? rhs_.rows() - c0 : tile_cols;
+                const Eigen::Index cp = ct + 1 == col_tiles ? padded_rows() - c0 : tile_cols;
                 RowMatrix<Scalar> gram(rn, cp);
                 gram_tile(lhs, r0, rn, c0, cp, gram);
                 const Eigen::Index live = std::min(rn, m - r0);
@@ -181,9 +195,7 @@ public:
     }
 
     /// The distance between rows i and j computed directly (a reference for tests).
-    Scalar direct(Eigen::Index i, Eigen::Index j) const {
-        return transform((x_.row(i) - x_.row(j)).squaredNorm());
-    }
+    Scalar direct(Eigen::Index i, Eigen::Index j) const { return transform(direct_squared(i, j)); }
 
 private:
     /// m *= 2^k. A factor 2^k past Scalar's range (2^149 brings subnormal floats to 1, and does
@@ -202,19 +214,92 @@ private:
     /// split depends on the shape and the cache sizes); deeper rows are summed over fixed chunks.
     static constexpr Eigen::Index depth_chunk = 128;
 
-    // gram = lhs[r0 .. r0 + rn) * rhs_[c0 .. c0 + cp)^T, summed over fixed depth chunks.
-    void gram_tile(const RowMatrix<Scalar>& lhs, Eigen::Index r0, Eigen::Index rn, Eigen::Index c0, Eigen::Index cp,
-                   RowMatrix<Scalar>& gram) const {
-        const Eigen::Index d = dim();
+    /// The left-hand factor(s) of a batch of rows, zero-padded to whole tiles.
+    struct Lhs {
+        RowMatrix<Scalar> x, e, h;
+    };
+    // Rows ids[0..r) (or 0..r when ids is null) of `src`, padded with zero rows to `padded`.
+    static RowMatrix<Scalar> gather(const RowMatrix<Scalar>& src, const Eigen::Index* ids, Eigen::Index r,
+                                    Eigen::Index padded) {
+        RowMatrix<Scalar> out(padded, src.cols());
+        for (Eigen::Index t = 0; t < r; ++t) out.row(t) = src.row(ids ? ids[t] : t);
+        out.bottomRows(padded - r).setZero();
+        return out;
+    }
+    Lhs make_lhs(const Eigen::Index* ids, Eigen::Index r, Eigen::Index padded) const {
+        Lhs lhs;
+        if (factored_) {
+            lhs.e = gather(e_, ids, r, padded);
+            lhs.h = gather(h_, ids, r, padded);
+        } else {
+            lhs.x = gather(x_, ids, r, padded);
+        }
+        return lhs;
+    }
+    // The rows padded with zero rows to a multiple of 48: the right-hand factor of every GEMM, so
+    // that no column of a tile falls in a narrower (differently accumulated) kernel edge.
+    static RowMatrix<Scalar> padded_copy(const RowMatrix<Scalar>& x) {
+        const Eigen::Index padded = (x.rows() + row_quantum - 1) / row_quantum * row_quantum;
+        RowMatrix<Scalar> out(padded, x.cols());
+        out.topRows(x.rows()) = x;
+        out.bottomRows(padded - x.rows()).setZero();
+        return out;
+    }
+    Eigen::Index padded_rows() const noexcept { return factored_ ? rhs_e_.rows() : rhs_.rows(); }
+
+    // gram = a[r0 .. r0 + rn) * b[c0 .. c0 + cp)^T, summed over fixed depth chunks.
+    static void product_tile(const RowMatrix<Scalar>& a, const RowMatrix<Scalar>& b, Eigen::Index r0, Eigen::Index rn,
+                             Eigen::Index c0, Eigen::Index cp, RowMatrix<Scalar>& gram) {
+        const Eigen::Index d = a.cols();
         for (Eigen::Index k0 = 0; k0 < d; k0 += depth_chunk) {
             const Eigen::Index kn = std::min(depth_chunk, d - k0);
-            const auto a = lhs.block(r0, k0, rn, kn);
-            const auto b = rhs_.block(c0, k0, cp, kn);
+            const auto ab = a.block(r0, k0, rn, kn);
+            const auto bb = b.block(c0, k0, cp, kn);
             if (k0 == 0)
-                gram.noalias() = a * b.transpose();
+                gram.noalias() = ab * bb.transpose();
             else
-                gram.noalias() += a * b.transpose();
+                gram.noalias() += ab * bb.transpose();
         }
+    }
+    // The Gram tile of rows [r0, r0 + rn) of the left-hand side against ground rows [c0, c0 + cp):
+    // one product, or for factored rows the Hadamard product of the two factors' products.
+    void gram_tile(const Lhs& lhs, Eigen::Index r0, Eigen::Index rn, Eigen::Index c0, Eigen::Index cp,
+                   RowMatrix<Scalar>& gram) const {
+        if (!factored_) {
+            product_tile(lhs.x, rhs_, r0, rn, c0, cp, gram);
+            return;
+        }
+        product_tile(lhs.e, rhs_e_, r0, rn, c0, cp, gram);
+        RowMatrix<Scalar> other(rn, cp);
+        product_tile(lhs.h, rhs_h_, r0, rn, c0, cp, other);
+        gram.array() *= other.array();
+    }
+
+    // |g_i - g_j|^2 computed from the rows themselves (no cancellation): O(d), or O(C E) factored.
+    Scalar direct_squared(Eigen::Index i, Eigen::Index j) const {
+        if (!factored_) return (x_.row(i) - x_.row(j)).squaredNorm();
+        Scalar s = 0;
+        for (Eigen::Index c = 0; c < e_.cols(); ++c) s += (e_(i, c) * h_.row(i) - e_(j, c) * h_.row(j)).squaredNorm();
+        return s;
+    }
+
+    // Scales x by the power of two that brings its largest magnitude into [0.5, 1); returns the
+    // exponent e removed (x_caller = x * 2^e).
+    static int scale_to_unit(RowMatrix<Scalar>& x) {
+        const Scalar big = x.size() > 0 ? x.cwiseAbs().maxCoeff() : Scalar(0);
+        int e = 0;
+        if (big > Scalar(0)) std::frexp(big, &e);
+        scale_by_power_of_two(x, -e);
+        return e;
+    }
+    // A non-zero row scaled (exactly) then divided by its norm.
+    template <class Row>
+    static void normalise_row(Row&& row) {
+        const Scalar big = row.cwiseAbs().maxCoeff();
+        int e = 0;
+        std::frexp(big, &e);
+        scale_by_power_of_two(row, -e);
+        row /= row.norm();
     }
 
     // Turns Gram entries g[b] = <x_i, x_{c0+b}> into the metric's distances (see the file comment),
@@ -224,7 +309,7 @@ private:
         const Scalar* sq = sq_.data() + c0;
         for (Eigen::Index b = 0; b < cn; ++b) out[b] = si + sq[b] - Scalar(2) * g[b];
         for (Eigen::Index b = 0; b < cn; ++b)
-            if (out[b] < (si + sq[b]) * Scalar(1.0 / 256)) out[b] = (x_.row(i) - x_.row(c0 + b)).squaredNorm();
+            if (out[b] < (si + sq[b]) * Scalar(1.0 / 256)) out[b] = direct_squared(i, c0 + b);
         if (i >= c0 && i < c0 + cn) out[i - c0] = Scalar(0);
         switch (metric_) {
             case Metric::Euclidean:
@@ -246,10 +331,11 @@ private:
         return d2;
     }
 
-    RowMatrix<Scalar> x_;
-    RowMatrix<Scalar> rhs_;
+    RowMatrix<Scalar> x_, rhs_;             // explicit rows, and their padded copy
+    RowMatrix<Scalar> e_, h_, rhs_e_, rhs_h_;  // factored rows: the two factors, and padded copies
     Vector<Scalar> sq_;
     Metric metric_;
+    bool factored_ = false;
     double unit_ = 1.0;
     int unit_exponent_ = 0;
 };
