@@ -111,6 +111,25 @@ TEMPLATE_TEST_CASE("craig: per batch represents batches by their means and expan
                            message_is("Craig::select_batches(): batch_size must satisfy batch_size >= 1 (got 0)"));
 }
 
+TEMPLATE_TEST_CASE("craig: batch means of rows near the largest value are finite", "[craig]", float, double) {
+    // Found by the fuzzer: nine rows of 0.5 * max summed past the type's range before dividing, so a
+    // valid input was rejected as non-finite. The means are now summed from the rows divided first.
+    using M = Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic>;
+    const TestType big = std::numeric_limits<TestType>::max() / 2;
+    M x = M::Constant(9, 2, big);
+    x(4, 1) = -big;
+    detail::RowMatrix<TestType> means;
+    detail::Vector<TestType> sizes;
+    detail::batch_means(x, 9, means, sizes);
+    REQUIRE(means.allFinite());
+    CHECK_THAT(static_cast<double>(means(0, 0)), Catch::Matchers::WithinRel(static_cast<double>(big), 1e-6));
+    CHECK_THAT(static_cast<double>(means(0, 1)), Catch::Matchers::WithinRel(7.0 / 9.0 * static_cast<double>(big), 1e-6));
+    for (Eigen::Index bs : {Eigen::Index(3), std::numeric_limits<Eigen::Index>::max()}) {
+        const auto r = Craig().select_batches(x, bs, 1);
+        CHECK(r.weights.sum() == TestType(9));
+    }
+}
+
 TEST_CASE("craig: mean_one turns cluster sizes into mean-1 weights", "[craig]") {
     const auto x = gaussian<float>(200, 3, 9);
     const auto r = Craig().select(x, 20);

@@ -125,7 +125,7 @@ FactoredGradients<Scalar> gather_rows(const FactoredGradients<Scalar>& x, const 
 
 /// Consecutive mini-batches of `batch_size` rows: their mean gradient rows (explicit, B x C E: a
 /// mean of outer products is not one) and sizes. Each mean is one small product E_b^T H_b / |b|,
-/// never the batch's C E-wide rows.
+/// in double, never the batch's C E-wide rows.
 template <class Scalar>
 void batch_means(const FactoredGradients<Scalar>& x, Eigen::Index batch_size, RowMatrix<Scalar>& means,
                  Vector<Scalar>& sizes) {
@@ -135,9 +135,11 @@ void batch_means(const FactoredGradients<Scalar>& x, Eigen::Index batch_size, Ro
     sizes.resize(B);
     for (Eigen::Index b = 0; b < B; ++b) {
         const Eigen::Index lo = b * batch_size, len = std::min(batch_size, n - lo);
-        Eigen::Map<RowMatrix<Scalar>> mean(means.row(b).data(), C, E);
-        mean.noalias() = x.errors().middleRows(lo, len).transpose() * x.activations().middleRows(lo, len);
-        mean /= static_cast<Scalar>(len);
+        // In double, from the rows divided by the batch size: finite wherever the mean itself is.
+        const RowMatrix<double> mean = (x.errors().middleRows(lo, len).template cast<double>() /
+                                        static_cast<double>(len)).transpose() *
+                                       x.activations().middleRows(lo, len).template cast<double>();
+        Eigen::Map<RowMatrix<Scalar>>(means.row(b).data(), C, E) = mean.template cast<Scalar>();
         sizes[b] = static_cast<Scalar>(len);
     }
 }

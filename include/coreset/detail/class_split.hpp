@@ -190,18 +190,22 @@ Coreset<Scalar> per_class(const X& x, const std::vector<std::vector<Eigen::Index
 }
 
 /// Consecutive mini-batches of `batch_size` rows (the last may be smaller): their mean rows and
-/// sizes.
+/// sizes. Each mean is summed in double over the rows divided by the batch size, so that the mean
+/// of finite rows is finite even when their sum is not (rows near the largest float or double).
 template <class Derived>
 void batch_means(const Eigen::MatrixBase<Derived>& x, Eigen::Index batch_size,
                  RowMatrix<typename Derived::Scalar>& means, Vector<typename Derived::Scalar>& sizes) {
     using Scalar = typename Derived::Scalar;
     const Eigen::Index n = x.rows(), B = n > 0 ? (n - 1) / batch_size + 1 : 0;  // no overflow for any batch_size
-    means.setZero(B, x.cols());
+    means.resize(B, x.cols());
     sizes.resize(B);
+    Eigen::Matrix<double, 1, Eigen::Dynamic> mean(x.cols());
     for (Eigen::Index b = 0; b < B; ++b) {
         const Eigen::Index lo = b * batch_size, len = std::min(batch_size, n - lo);
-        for (Eigen::Index i = lo; i < lo + len; ++i) means.row(b) += x.row(i).template cast<Scalar>();
-        means.row(b) /= static_cast<Scalar>(len);
+        const double inv = 1.0 / static_cast<double>(len);
+        mean.setZero();
+        for (Eigen::Index i = lo; i < lo + len; ++i) mean += x.row(i).template cast<double>() * inv;
+        means.row(b) = mean.template cast<Scalar>();
         sizes[b] = static_cast<Scalar>(len);
     }
 }
