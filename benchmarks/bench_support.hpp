@@ -78,6 +78,23 @@ inline double peak_rss_mib() {
     return 0.0;
 }
 
+/// Current resident set of this process, in MiB (VmRSS).
+inline double rss_mib() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    return 0.0;
+}
+
+/// Resets the peak resident set (VmHWM) to the current one (Linux >= 4.0: "5" > clear_refs), so
+/// that peak_rss_mib() afterwards is the peak of what follows. Returns false where unsupported.
+inline bool reset_peak_rss() {
+    std::ofstream out("/proc/self/clear_refs");
+    out << "5";
+    return static_cast<bool>(out.flush());
+}
+
 /// Records the build flags in the benchmark context (printed in the header and in JSON output).
 inline void add_flags_context() { benchmark::AddCustomContext("coreset_flags", CORESET_BENCH_FLAGS); }
 

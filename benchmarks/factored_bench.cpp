@@ -5,7 +5,10 @@
 // The gradients come from random logits and ReLU-like embeddings through
 // factored_last_layer_gradients; the explicit matrix is its dense(), built before the timer starts.
 //
-// Peak memory is per process (VmHWM), so run one configuration per process:
+// Memory: input_MiB = the gradient input (factors or explicit matrix); selection_MiB = the peak
+// resident set during the selection minus the resident set before it (the peak is reset first
+// through /proc/self/clear_refs), i.e. what the selection allocates. Run one configuration per
+// process so that peak_MiB (the whole process) is meaningful too:
 //   for f in 'Craig.*/0/128' 'Craig.*/1/128' ...; do
 //     build-bench/benchmarks/factored_bench --benchmark_filter="$f"; done
 // (scripts/bench factored does this loop).
@@ -59,6 +62,8 @@ void run(benchmark::State& state, const char* method, Select&& select) {
     if (!factored_form) dense = fg.dense();
     Coreset<float> out;
     double seconds = 0;
+    const bool reset = coreset_bench::reset_peak_rss();
+    const double resident = coreset_bench::rss_mib();
     for (auto _ : state) {
         const auto t0 = std::chrono::steady_clock::now();
         out = factored_form ? select(fg, p.labels) : select(dense, p.labels);
@@ -71,6 +76,8 @@ void run(benchmark::State& state, const char* method, Select&& select) {
     state.SetLabel(std::string(method) + (factored_form ? " factored" : " explicit"));
     state.counters["seconds"] = seconds / static_cast<double>(state.iterations());
     state.counters["input_MiB"] = input / (1 << 20);
+    // The selection's own peak above what was resident before it (inputs included in `resident`).
+    state.counters["selection_MiB"] = reset ? peak_rss_mib() - resident : -1.0;
     state.counters["peak_MiB"] = peak_rss_mib();
     state.counters["k"] = static_cast<double>(out.size());
     state.counters["F_or_residual"] = out.objective.empty() ? 0.0 : out.objective.back();
