@@ -158,6 +158,34 @@ void last_layer_row(const double* coef, Eigen::Index C, const Eigen::MatrixBase<
     }
 }
 
+/// Rows p - onehot(y) (the label's entry as minus the sum of the others) of checked scores/labels.
+template <class Scalar, class DerivedY>
+RowMatrix<Scalar> error_rows(const SoftmaxRows& rows, const Eigen::DenseBase<DerivedY>& labels) {
+    const Eigen::Index n = rows.rows(), C = rows.classes();
+    RowMatrix<Scalar> out(n, C);
+    Eigen::VectorXd p(C), q(C);
+    for (Eigen::Index i = 0; i < n; ++i) {
+        rows.row(i, p.data(), q.data());
+        const auto y = static_cast<Eigen::Index>(labels.derived().coeff(i));
+        p[y] = -q[y];
+        out.row(i) = p.transpose().template cast<Scalar>();
+    }
+    return out;
+}
+
+/// Rows p (1 - p) of checked scores.
+template <class Scalar>
+RowMatrix<Scalar> curvature_rows(const SoftmaxRows& rows) {
+    const Eigen::Index n = rows.rows(), C = rows.classes();
+    RowMatrix<Scalar> out(n, C);
+    Eigen::VectorXd p(C), q(C);
+    for (Eigen::Index i = 0; i < n; ++i) {
+        rows.row(i, p.data(), q.data());
+        out.row(i) = p.cwiseProduct(q).transpose().template cast<Scalar>();
+    }
+    return out;
+}
+
 /// [1 | e] (or [1 | e^2]) in Scalar: the activation factor of the factored last-layer forms, the
 /// products computed in double and rounded once.
 template <class Scalar, class DerivedE>
@@ -236,16 +264,7 @@ detail::RowMatrix<typename Derived::Scalar> logit_gradients(const Eigen::MatrixB
     const char* where = "coreset::logit_gradients()";
     const detail::SoftmaxRows rows(scores, output, where);
     detail::check_class_labels(labels, rows.rows(), rows.classes(), where);
-    const Eigen::Index n = rows.rows(), C = rows.classes();
-    detail::RowMatrix<Scalar> out(n, C);
-    Eigen::VectorXd p(C), q(C);
-    for (Eigen::Index i = 0; i < n; ++i) {
-        rows.row(i, p.data(), q.data());
-        const auto y = static_cast<Eigen::Index>(labels.derived().coeff(i));
-        p[y] = -q[y];
-        out.row(i) = p.transpose().template cast<Scalar>();
-    }
-    return out;
+    return detail::error_rows<Scalar>(rows, labels);
 }
 
 /// Diagonal of the cross-entropy Hessian with respect to the logits, \f$p_k (1 - p_k)\f$ (the full
@@ -261,14 +280,7 @@ detail::RowMatrix<typename Derived::Scalar> logit_hessian_diagonal(const Eigen::
                                                                    ModelOutput output = ModelOutput::Logits) {
     using Scalar = typename Derived::Scalar;
     const detail::SoftmaxRows rows(scores, output, "coreset::logit_hessian_diagonal()");
-    const Eigen::Index n = rows.rows(), C = rows.classes();
-    detail::RowMatrix<Scalar> out(n, C);
-    Eigen::VectorXd p(C), q(C);
-    for (Eigen::Index i = 0; i < n; ++i) {
-        rows.row(i, p.data(), q.data());
-        out.row(i) = p.cwiseProduct(q).transpose().template cast<Scalar>();
-    }
-    return out;
+    return detail::curvature_rows<Scalar>(rows);
 }
 
 /// Per-example gradient of the cross-entropy with respect to the last linear layer (z = W e + b),
@@ -391,16 +403,8 @@ FactoredGradients<typename Derived::Scalar> factored_last_layer_gradients(
     const detail::SoftmaxRows rows(scores, output, where);
     detail::check_class_labels(labels, rows.rows(), rows.classes(), where);
     detail::check_embeddings(embeddings, rows.rows(), where);
-    const Eigen::Index n = rows.rows(), C = rows.classes();
-    detail::RowMatrix<Scalar> errors(n, C);
-    Eigen::VectorXd p(C), q(C);
-    for (Eigen::Index i = 0; i < n; ++i) {
-        rows.row(i, p.data(), q.data());
-        const auto y = static_cast<Eigen::Index>(labels.derived().coeff(i));
-        p[y] = -q[y];
-        errors.row(i) = p.transpose().template cast<Scalar>();
-    }
-    return FactoredGradients<Scalar>(std::move(errors), detail::with_ones_column<Scalar>(embeddings, false));
+    return FactoredGradients<Scalar>(detail::error_rows<Scalar>(rows, labels),
+                                     detail::with_ones_column<Scalar>(embeddings, false));
 }
 
 /// `last_layer_hessian_diagonal` in factored form: errors = \f$p \odot (1 - p)\f$ (n x C, as
@@ -419,14 +423,8 @@ FactoredGradients<typename Derived::Scalar> factored_last_layer_hessian_diagonal
     const char* where = "coreset::factored_last_layer_hessian_diagonal()";
     const detail::SoftmaxRows rows(scores, output, where);
     detail::check_embeddings(embeddings, rows.rows(), where);
-    const Eigen::Index n = rows.rows(), C = rows.classes();
-    detail::RowMatrix<Scalar> errors(n, C);
-    Eigen::VectorXd p(C), q(C);
-    for (Eigen::Index i = 0; i < n; ++i) {
-        rows.row(i, p.data(), q.data());
-        errors.row(i) = p.cwiseProduct(q).transpose().template cast<Scalar>();
-    }
-    return FactoredGradients<Scalar>(std::move(errors), detail::with_ones_column<Scalar>(embeddings, true));
+    return FactoredGradients<Scalar>(detail::curvature_rows<Scalar>(rows),
+                                     detail::with_ones_column<Scalar>(embeddings, true));
 }
 
 /// Hutchinson's estimator of a Hessian diagonal: \f$\mathrm{diag}(H) \approx \frac{1}{s}\sum_{t=1}^{s}
