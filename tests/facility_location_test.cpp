@@ -252,6 +252,37 @@ TEMPLATE_TEST_CASE("facility location: dense and blocked evaluation give the sam
     }
 }
 
+TEMPLATE_TEST_CASE("facility location: blocked equals dense on tight clusters, duplicates and outliers",
+                   "[facility_location]", float, double) {
+    // Tight, well-separated clusters, duplicated rows, multiplicities and rows far out (they set
+    // C): lazy and stochastic greedy in blocked mode must give the dense result bit for bit, for
+    // every metric, with and without multiplicities.
+    auto x = coreset_test::blobs<TestType>(800, 6, 40, 0.05, 9);
+    for (Eigen::Index i = 0; i < 40; ++i) x.row(700 + i) = x.row(i);
+    x.row(7) *= TestType(25);
+    x.row(8) *= TestType(-20);
+    Eigen::Matrix<TestType, Eigen::Dynamic, 1> mass(800);
+    for (Eigen::Index i = 0; i < 800; ++i) mass[i] = TestType(1 + i % 3);
+    for (Metric metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine})
+        for (auto g : {Greedy::Lazy, Greedy::Stochastic})
+            for (bool weighted : {false, true}) {
+                if (weighted && metric == Metric::Cosine) continue;
+                auto o = opts(g, Evaluation::Dense, metric);
+                o.epsilon = 0.1;
+                const auto run = [&] {
+                    return weighted ? weighted_facility_location(x, mass, 60, o) : facility_location(x, 60, o);
+                };
+                const auto dense = run();
+                o.evaluation = Evaluation::Blocked;
+                o.memory_budget_bytes = std::size_t(3) << 20;  // blocks of about 200 rows
+                const auto blocked = run();
+                INFO("metric " << metric << " greedy " << g << " weighted " << weighted);
+                REQUIRE(dense.indices == blocked.indices);
+                REQUIRE(dense.weights == blocked.weights);
+                REQUIRE(dense.objective == blocked.objective);
+            }
+}
+
 TEMPLATE_TEST_CASE("facility location: multiplicities act as repeated rows", "[facility_location]", float, double) {
     // Row i with multiplicity m_i behaves like m_i copies of row i.
     const auto base = gaussian<TestType>(25, 3, 99);
