@@ -129,6 +129,10 @@ std::vector<ErrorCase> cases() {
     });
     add("factored.hpp", "GradMatch: target of length 5 for C E = 6",
         [] { GradMatch().select(factored(data(5, 2), data(5, 3)), V::Ones(5), 2); });
+    add("factored.hpp", "Craig per batch: float products past the range of float (a batch mean of inf)", [] {
+        const Eigen::MatrixXf big = Eigen::MatrixXf::Constant(4, 2, 1e30f);
+        Craig().select_batches(factored(big, big), 2, 2);
+    });
     add("factored.hpp", "GradMatch per batch: batch_size = 0",
         [] { GradMatch().select_batches(factored(data(5, 2), data(5, 3)), 0, 2); });
     add("factored.hpp", "AdaCore: an error times an activation past float",

@@ -291,3 +291,166 @@ TEST_CASE("factored: invalid factors and inputs are rejected with the selector's
                          message_is("AdaCore::update(): gradients must be finite (got inf at row 0, column 0)"));
     CHECK(ada.dim() == 0);
 }
+
+// Regressions from the factored fuzzer (fuzz/regressions/factored/).
+TEST_CASE("factored: a factor row far larger than its product sets no scale (Craig, GradMatch)",
+          "[factored]") {
+    // Row 2's error is 1.6e202 but its activation row is zero: it once set the scale of E in the
+    // distance oracle, flushing row 0 (4.3) to zero, and Craig picked row 0 with objective 0.
+    RowMatrixD e(4, 2), h(4, 5);
+    e << -3, 0, 2.8025969286496341e-45, 0.1875, -2.0092262013617436e+32, -1.5868539640586041e+202, -1.4375,
+        -1.4375;
+    h.setZero();
+    h.row(0) << -1.4375, -1.4375, 0, 0, 0;
+    const FactoredGradients<double> g(e, h);
+    for (const Greedy greedy : {Greedy::Naive, Greedy::Lazy}) {
+        for (const Evaluation evaluation : {Evaluation::Dense, Evaluation::Blocked}) {
+            CraigOptions o;
+            o.greedy = greedy;
+            o.evaluation = evaluation;
+            const auto f = Craig(o).select(g, 1), d = Craig(o).select(g.dense(), 1);
+            CHECK(f.indices == d.indices);
+            CHECK(f.indices == std::vector<Index>{1});
+            CHECK(f.weights.sum() == 4.0);
+            REQUIRE(f.objective.size() == 1);
+            CHECK_THAT(f.objective[0], Catch::Matchers::WithinRel(d.objective[0], 1e-9));
+            CHECK(f.objective[0] > 18);
+            const Eigen::Matrix<Index, Eigen::Dynamic, 1> labels =
+                Eigen::Matrix<Index, Eigen::Dynamic, 1>::Zero(4);
+            CHECK(Craig(o).select(g, labels, 1).indices == std::vector<Index>{1});
+        }
+    }
+    // Row 0's error is zero and its activations reach 1.6e202: |e_0| |h_0| = 0 * inf was NaN, the
+    // positivity floor of GRAD-MATCH's correlations became NaN, and it returned nothing.
+    RowMatrixD e2(2, 2), h2(2, 7);
+    const double big = -1.5868081802949822e+202;
+    e2 << 0, 0, 2, -1.4375;
+    h2 << big, big, -6, -6, -6, -6, 2.5625, -6, -6, -6, -6, -6, -6, -6;
+    const FactoredGradients<double> g2(e2, h2);
+    GradMatchOptions go;
+    go.lambda = 0;
+    go.tolerance = 0;
+    for (const bool normalize : {false, true}) {
+        go.normalize = normalize;
+        const auto f = GradMatch(go).select(g2, 1), d = GradMatch(go).select(g2.dense(), 1);
+        CHECK(f.indices == std::vector<Index>{1});
+        CHECK(f.indices == d.indices);
+        CHECK(f.status == d.status);
+        REQUIRE(f.weights.size() == 1);
+        CHECK_THAT(f.weights[0], Catch::Matchers::WithinRel(d.weights[0], 1e-12));
+        CHECK(GradMatch(go).select(g2, Eigen::VectorXd(g2.dense().row(1).transpose()), 1).indices ==
+              std::vector<Index>{1});
+        CHECK(GradMatch(go).select(g2, Eigen::VectorXi::Zero(2), 1).indices == std::vector<Index>{1});
+    }
+}
+
+TEST_CASE("factored: a batch mean past the scalar's range is rejected, not selected on", "[factored]") {
+    // One float row whose products reach 1.2e64: plain selection works on the factors, but a
+    // batch mean is an explicit float row. GradMatch::select_batches returned an empty coreset.
+    using coreset_test::message_is;
+    coreset::detail::RowMatrix<float> e(3, 1), h(3, 2);
+    e << 1.0965178e32f, 1, 2;
+    h << 1.0965178e32f, 1, 1, 2, 3, 1;
+    const FactoredGradients<float> g(e, h);
+    CHECK(Craig().select(g, 2).size() == 2);
+    CHECK(GradMatch().select(g, 2).size() >= 1);
+    for (const Index bs : {1, 2}) {
+        CHECK_THROWS_MATCHES(
+            Craig().select_batches(g, bs, 2), std::invalid_argument,
+            message_is("Craig::select_batches(): batch means must be finite (got inf at row 0, "
+                       "column 0)"));
+        CHECK_THROWS_MATCHES(
+            GradMatch().select_batches(g, bs, 2), std::invalid_argument,
+            message_is("GradMatch::select_batches(): batch means must be finite (got inf at row 0, "
+                       "column 0)"));
+    }
+    // Batches that avoid the large row are fine.
+    const FactoredGradients<float> small(e.bottomRows(2), h.bottomRows(2));
+    CHECK(Craig().select_batches(small, 1, 2).size() == 2);
+    CHECK(GradMatch().select_batches(small, 1, 2).size() >= 1);
+}
+
+TEST_CASE("factored: rows rebalanced between their factors keep their products", "[factored]") {
+    // Subnormal float factors (from the fuzzer): shrinking a row whose largest entry would become
+    // subnormal lost a significant part of its products (1e-45 / 16 = 0), and GRAD-MATCH's
+    // residual no longer matched its weights. Only entries far below the row's largest may round.
+    using RowMatrixF = coreset::detail::RowMatrix<float>;
+    const float dm = std::numeric_limits<float>::denorm_min();
+    RowMatrixF e(6, 3), h(6, 2);
+    e << 0, 0, 256 * dm, 256 * dm, 256 * dm, dm, 1e30f, -2e10f, 3, 1e38f, 0, 1e-38f, 7, 0, 0, -8.6e33f,
+        256 * dm, 256 * dm;
+    h << dm, 5, dm, dm, 1e-30f, 4e-20f, 1e-35f, 0, 0, 0, 256 * dm, dm;
+    const FactoredGradients<float> g(e, h);
+    const FactoredGradients<float> b = coreset::detail::balanced_rows(g);
+    const auto product = [](const FactoredGradients<float>& x, Index i, Index j) {
+        return static_cast<double>(x.errors()(i, j / 2)) * static_cast<double>(x.activations()(i, j % 2));
+    };
+    for (Index i = 0; i < g.rows(); ++i) {
+        const double largest =
+            static_cast<double>(e.row(i).cwiseAbs().maxCoeff()) * h.row(i).cwiseAbs().maxCoeff();
+        for (Index j = 0; j < g.cols(); ++j) {
+            INFO("row " << i << ", column " << j);
+            CHECK(std::abs(product(b, i, j) - product(g, i, j)) <= 0x1p-24 * largest);
+            // Row 1 is subnormal throughout: it is left as it is, every product exact.
+            if (i == 1) CHECK(product(b, i, j) == product(g, i, j));
+        }
+    }
+    // Row 2's factors reach 1e30 and 4e-20: balanced, both are near the square root of the
+    // largest product (2e5).
+    CHECK(b.errors().row(2).cwiseAbs().maxCoeff() < 1e6f);
+    CHECK(b.activations().row(2).cwiseAbs().maxCoeff() > 1e4f);
+    // Row 5's largest product is 3e-9: its error factor (8.6e33) comes down to 1e-4 or so.
+    CHECK(b.errors().row(5).cwiseAbs().maxCoeff() < 1);
+    // A row with a zero factor is zero in both.
+    CHECK(b.errors().row(4).isZero());
+    CHECK(b.activations().row(4).isZero());
+}
+
+TEST_CASE("factored: GradMatch correlates float factors whose products pass float's range or span it",
+          "[factored]") {
+    // Products of 1e38 * 1e38 (from the fuzzer): the float correlation pass gave inf and, times
+    // the float 1 / |g_i| (which underflowed to 0), NaN scores; the arg-max took row 0, whose
+    // correlation is no real one, and GRAD-MATCH stopped with nothing picked. Double factors hold
+    // the same products: the picks must agree.
+    using RowMatrixF = coreset::detail::RowMatrix<float>;
+    const float b = 9.9999996802856925e+37f;
+    RowMatrixF e(2, 6), h(2, 2);
+    e << 2, b, b, 2, b, b, b, b, b, b, b, b;
+    h << b, b, b, b;
+    Eigen::VectorXf t(12);
+    t << b, b, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2;
+    const FactoredGradients<float> gf(e, h);
+    const FactoredGradients<double> gd(e.cast<double>(), h.cast<double>());
+    for (const bool normalize : {false, true}) {
+        for (const NonNegativity nn : {NonNegativity::ActiveSet, NonNegativity::DropMostNegative}) {
+            GradMatchOptions o;
+            o.tolerance = 0;
+            o.normalize = normalize;
+            o.nonnegativity = nn;
+            const auto f = GradMatch(o).select(gf, t, 2);
+            const auto d = GradMatch(o).select(gd, Eigen::VectorXd(t.cast<double>()), 2);
+            INFO("normalize " << normalize << ", " << nn);
+            REQUIRE(f.size() >= 1);
+            CHECK(f.indices == d.indices);
+            CHECK(f.indices[0] == (normalize ? 1 : d.indices[0]));
+            CHECK(GradMatch(o).select(gf, 2).size() >= 1);
+        }
+    }
+    // Rows whose largest factor entry (8.6e33, 4.3e37) sits beside subnormal ones, products 3e-9
+    // and 1.5e-5: unbalanced, they set the scales of E and H, and the pass flushed the rows that
+    // matter (products near 17) to zero.
+    const float s = 3.5873240686715317e-43f, t1 = 1.4012984643248171e-45f, t2 = 6.0255833965967134e-44f;
+    RowMatrixF e2(5, 3), h2(5, 3);
+    e2 << -8.6403064911556116e+33f, s, s, s, s, s, 0, 0, -2.75f, 6.9375f, 2, 4.0625f, -3.375f, s, s;
+    h2 << s, s, t1, 4.3199909863009766e+37f, -0.75f, t2, t2, 6.4375f, 1.639519203260036e-43f, 2.375f, 0, 0, 0,
+        0, 0;
+    const FactoredGradients<float> g2(e2, h2);
+    const FactoredGradients<double> g2d(e2.cast<double>(), h2.cast<double>());
+    GradMatchOptions o;
+    o.lambda = 0;
+    o.tolerance = 0;
+    const auto f = GradMatch(o).select(g2, 1);
+    const auto d = GradMatch(o).select(g2d, 1);
+    CHECK(f.indices == std::vector<Index>{3});
+    CHECK(f.indices == d.indices);
+}

@@ -116,14 +116,14 @@ public:
     template <class Scalar, class... Callbacks>
     Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, Eigen::Index budget,
                            Callbacks&&... callbacks) const {
-        return detail::run_facility_location<Scalar>(gradients, nullptr, budget, options_.engine(),
-                                                     "Craig::select()", callbacks...);
+        return detail::run_facility_location<Scalar>(detail::balanced_rows(gradients), nullptr, budget,
+                                                     options_.engine(), "Craig::select()", callbacks...);
     }
     template <class Scalar, class DerivedL,
               class = std::enable_if_t<std::is_integral<typename DerivedL::Scalar>::value>>
     Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const Eigen::MatrixBase<DerivedL>& labels,
                            Eigen::Index budget) const {
-        return select_classes<Scalar>(gradients, labels, budget);
+        return select_classes<Scalar>(detail::balanced_rows(gradients), labels, budget);
     }
     template <class Scalar>
     Coreset<Scalar> select_batches(const FactoredGradients<Scalar>& gradients, Eigen::Index batch_size,
@@ -163,6 +163,9 @@ private:
         detail::RowMatrix<Scalar> means;
         detail::Vector<Scalar> sizes;
         detail::batch_means(gradients, batch_size, means, sizes);
+        // Means of finite rows are finite; a factored batch mean (of products e_i h_i^T) can pass
+        // Scalar's range, and cannot be selected on.
+        detail::check_finite(means, where, "batch means");
         if (options_.metric == Metric::Cosine) detail::check_no_zero_row(means, where, "gradients");
         const Eigen::Index batches = (budget - 1) / batch_size + 1;  // ceil, without overflow
         const auto picked =

@@ -7,7 +7,9 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -123,6 +125,43 @@ FactoredGradients<Scalar> gather_rows(const FactoredGradients<Scalar>& x, const 
     return FactoredGradients<Scalar>(std::move(e), std::move(h));
 }
 
+/// Shares each row's magnitude between its two factors, in place: e_i 2^-s_i and h_i 2^s_i (the
+/// same product), s_i moving max |e_i| and max |h_i| to within a factor 4 of each other as far as
+/// the largest entry of the factor that shrinks stays normal; a row whose product is zero
+/// (e_i = 0 or h_i = 0) gets both factors zero. Every product is exact, except those of entries
+/// that become subnormal, which change by less than an ulp of the row's largest product. Then no
+/// factor row far larger than its product (1e200 times zeros, or times 1e-200) decides the scale
+/// of a whole factor: the distance oracle scales each factor by one power of two (such a row
+/// flushed every other row to zero), and so does GRAD-MATCH's correlation pass.
+template <class Scalar>
+void balance_rows(RowMatrix<Scalar>& e, RowMatrix<Scalar>& h) {
+    const int normal = std::numeric_limits<Scalar>::min_exponent;  // frexp exponent of the smallest normal
+    for (Eigen::Index i = 0; i < e.rows(); ++i) {
+        const Scalar a = e.row(i).cwiseAbs().maxCoeff(), b = h.row(i).cwiseAbs().maxCoeff();
+        if (!(a > 0) || !(b > 0)) {
+            e.row(i).setZero();
+            h.row(i).setZero();
+            continue;
+        }
+        int ea = 0, eb = 0;
+        std::frexp(a, &ea);
+        std::frexp(b, &eb);
+        int s = (ea - eb) / 2;
+        if (s > 0) s = std::max(0, std::min(s, ea - normal));  // e shrinks: its largest stays normal
+        if (s < 0) s = std::min(0, std::max(s, normal - eb));  // h shrinks: likewise
+        if (s == 0) continue;
+        for (Eigen::Index c = 0; c < e.cols(); ++c) e(i, c) = std::ldexp(e(i, c), -s);
+        for (Eigen::Index k = 0; k < h.cols(); ++k) h(i, k) = std::ldexp(h(i, k), s);
+    }
+}
+/// A balanced copy (balance_rows): the rows Craig's engine works on.
+template <class Scalar>
+FactoredGradients<Scalar> balanced_rows(const FactoredGradients<Scalar>& x) {
+    RowMatrix<Scalar> e = x.errors(), h = x.activations();
+    balance_rows(e, h);
+    return FactoredGradients<Scalar>(std::move(e), std::move(h));
+}
+
 /// Consecutive mini-batches of `batch_size` rows: their mean gradient rows (explicit, B x C E: a
 /// mean of outer products is not one) and sizes. Each mean is one small product E_b^T H_b / |b|,
 /// in double, never the batch's C E-wide rows.
@@ -154,12 +193,17 @@ Eigen::VectorXd column_sum(const FactoredGradients<Scalar>& x) {
     return t;
 }
 
-/// Row norms |g_i| = |e_i| |h_i|, in double.
+/// Row norms |g_i| = |e_i| |h_i|, in double: 0 when either factor row is (a factor row's own norm
+/// can overflow, 1e200 in double, where the product's does not: 0 * inf was NaN).
 template <class Scalar>
 Eigen::VectorXd row_norms(const FactoredGradients<Scalar>& x) {
-    return (x.errors().template cast<double>().rowwise().norm().array() *
-            x.activations().template cast<double>().rowwise().norm().array())
-        .matrix();
+    Eigen::VectorXd out(x.rows());
+    for (Eigen::Index i = 0; i < x.rows(); ++i) {
+        const double a = x.errors().row(i).template cast<double>().stableNorm();
+        const double b = x.activations().row(i).template cast<double>().stableNorm();
+        out[i] = a > 0 && b > 0 ? a * b : 0.0;
+    }
+    return out;
 }
 
 /// Row i is zero exactly when e_i or h_i is: the cosine metric is undefined there.

@@ -115,6 +115,30 @@ void correlate(const FactoredGradients<Scalar>& g, Eigen::Index lo, const Vector
     out = er.cwiseProduct(g.activations().middleRows(lo, len)).rowwise().sum();
 }
 
+/// The rows the correlation pass runs on, divided by 2^shift: a matrix as it is (shift 0);
+/// factored rows balanced (balance_rows), then each factor scaled by the power of two that brings
+/// its largest magnitude into [0.5, 1), so that e_i^T R h_i stays inside Scalar's range where the
+/// products e_ic h_ik do not (1e30 * 1e30 in float: the scores were inf and NaN, and the arg-max
+/// missed every positive row). Every score is divided by the same 2^shift, so the arg-max is
+/// unchanged (up to rows 2^shift smaller than the largest, which underflow as in dense()).
+template <class Scalar>
+const GradRef<Scalar>& correlation_rows(const GradRef<Scalar>& g, int& shift) {
+    shift = 0;
+    return g;
+}
+template <class Scalar>
+FactoredGradients<Scalar> correlation_rows(const FactoredGradients<Scalar>& g, int& shift) {
+    RowMatrix<Scalar> e = g.errors(), h = g.activations();
+    balance_rows(e, h);
+    int a = 0, b = 0;
+    std::frexp(e.cwiseAbs().maxCoeff(), &a);
+    std::frexp(h.cwiseAbs().maxCoeff(), &b);
+    e = e.unaryExpr([a](Scalar v) { return std::ldexp(v, -a); });
+    h = h.unaryExpr([b](Scalar v) { return std::ldexp(v, -b); });
+    shift = a + b;
+    return FactoredGradients<Scalar>(std::move(e), std::move(h));
+}
+
 /// Row e of the gradients as a double vector.
 template <class Scalar>
 void load_row(const GradRef<Scalar>& g, Eigen::Index e, Eigen::VectorXd& atom) {
@@ -201,11 +225,16 @@ Coreset<Scalar> grad_match_omp(const G& g, const Eigen::VectorXd& target,
     const double largest = static_cast<double>(std::numeric_limits<Scalar>::max());
     const double tnorm = target.norm();
     const Eigen::VectorXd norms = row_norms(g);
+    // The pass correlates rows divided by 2^shift (factored rows: see correlation_rows).
+    int shift = 0;
+    const auto& pass_rows = correlation_rows(g, shift);
     Vector<Scalar> inv_norm;
     if (options.normalize) {
         inv_norm.resize(n);
         for (Eigen::Index i = 0; i < n; ++i)
-            inv_norm[i] = norms[i] > 0 ? static_cast<Scalar>(std::min(1.0 / norms[i], largest)) : Scalar(0);
+            inv_norm[i] = norms[i] > 0
+                              ? static_cast<Scalar>(std::min(std::ldexp(1.0 / norms[i], shift), largest))
+                              : Scalar(0);
     }
     // "Positive correlation" means above the rounding floor of a double dot product.
     const double floor = NonNegativeRidge::kPositive * tnorm * (options.normalize ? 1.0 : norms.maxCoeff());
@@ -233,7 +262,7 @@ Coreset<Scalar> grad_match_omp(const G& g, const Eigen::VectorXd& target,
             int exponent = 0;
             std::frexp(solver.residual().cwiseAbs().maxCoeff(), &exponent);
             rs = (solver.residual() * std::ldexp(1.0, -exponent)).template cast<Scalar>();
-            Eigen::Index e = pass.run(g, rs, picked);
+            Eigen::Index e = pass.run(pass_rows, rs, picked);
             bool accepted = false;
             while (e >= 0) {
                 load_row(g, e, atom);
@@ -463,6 +492,9 @@ private:
         detail::RowMatrix<Scalar> means;
         detail::Vector<Scalar> sizes;
         detail::batch_means(gradients, batch_size, means, sizes);
+        // Means of finite rows are finite; a factored batch mean (of products e_i h_i^T) can pass
+        // Scalar's range, and cannot be selected on.
+        detail::check_finite(means, where, "batch means");
         const Coreset<Scalar> picked =
             detail::grad_match_omp<Scalar>(detail::GradRef<Scalar>(means), detail::column_sum(gradients), batches,
                                            options_, callbacks...);
