@@ -444,23 +444,7 @@ void run(Bytes& in, bool bad_allowed) {
     }
 
     // GradMatch.
-    GradMatchOptions o;
-    const double lambdas[] = {0.0, 0.5, 1e-6, 10.0};
-    o.lambda = lambdas[in.byte() % 4];
-    const double tolerances[] = {1e-10, 0.0, 0.1, 1e-3};
-    o.tolerance = tolerances[in.byte() % 4];
-    o.nonnegativity = static_cast<NonNegativity>(in.byte() % 2);
-    o.normalize = in.flag();
-    o.class_budget = static_cast<ClassBudget>(in.byte() % 2);
-    if (bad_allowed && in.rarely(8)) {
-        switch (in.byte() % 4) {
-            case 0: o.lambda = in.flag() ? -1.0 : std::numeric_limits<double>::infinity(); break;
-            case 1: o.tolerance = std::numeric_limits<double>::quiet_NaN(); break;
-            case 2: o.nonnegativity = static_cast<NonNegativity>(2 + in.byte()); break;
-            default: o.class_budget = static_cast<ClassBudget>(-1); break;
-        }
-        bad = true;
-    }
+    const GradMatchOptions o = grad_match_options(in, bad_allowed, bad);
     Eigen::VectorXd target = Eigen::VectorXd::Zero(d);  // modes 0 and 1, in double
     for (Index i = 0; i < n; ++i) target += xd.row(i).transpose();
     V t;

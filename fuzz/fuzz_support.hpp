@@ -10,6 +10,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <coreset/grad_match.hpp>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -197,5 +198,31 @@ std::string run_checked(Fn&& call, const std::string& where, bool& threw) {
 }
 
 inline bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+
+/// GradMatch options from the bytes (lambda, tolerance, policy, normalisation, class split), now
+/// and then one out of range when `bad_allowed` (then `bad` is set). Shared by the harnesses that
+/// drive GradMatch, so that they decode the same bytes the same way.
+inline coreset::GradMatchOptions grad_match_options(Bytes& in, bool bad_allowed, bool& bad) {
+    using coreset::ClassBudget;
+    using coreset::NonNegativity;
+    coreset::GradMatchOptions o;
+    const double lambdas[] = {0.0, 0.5, 1e-6, 10.0};
+    o.lambda = lambdas[in.byte() % 4];
+    const double tolerances[] = {1e-10, 0.0, 0.1, 1e-3};
+    o.tolerance = tolerances[in.byte() % 4];
+    o.nonnegativity = static_cast<NonNegativity>(in.byte() % 2);
+    o.normalize = in.flag();
+    o.class_budget = static_cast<ClassBudget>(in.byte() % 2);
+    if (bad_allowed && in.rarely(8)) {
+        switch (in.byte() % 4) {
+            case 0: o.lambda = in.flag() ? -1.0 : std::numeric_limits<double>::infinity(); break;
+            case 1: o.tolerance = std::numeric_limits<double>::quiet_NaN(); break;
+            case 2: o.nonnegativity = static_cast<NonNegativity>(2 + in.byte()); break;
+            default: o.class_budget = static_cast<ClassBudget>(-1); break;
+        }
+        bad = true;
+    }
+    return o;
+}
 
 }  // namespace coreset_fuzz

@@ -23,23 +23,7 @@ void run(Bytes& in, bool bad_allowed) {
     const M x = in.matrix<Scalar>(n, d, bad_allowed, bad);
     if (n == 0 || d == 0) bad = true;
 
-    GradMatchOptions o;
-    const double lambdas[] = {0.0, 0.5, 1e-6, 10.0};
-    o.lambda = lambdas[in.byte() % 4];
-    const double tolerances[] = {1e-10, 0.0, 0.1, 1e-3};
-    o.tolerance = tolerances[in.byte() % 4];
-    o.nonnegativity = static_cast<NonNegativity>(in.byte() % 2);
-    o.normalize = in.flag();
-    o.class_budget = static_cast<ClassBudget>(in.byte() % 2);
-    if (bad_allowed && in.rarely(8)) {
-        switch (in.byte() % 4) {
-            case 0: o.lambda = in.flag() ? -1.0 : std::numeric_limits<double>::infinity(); break;
-            case 1: o.tolerance = std::numeric_limits<double>::quiet_NaN(); break;
-            case 2: o.nonnegativity = static_cast<NonNegativity>(2 + in.byte()); break;
-            default: o.class_budget = static_cast<ClassBudget>(-1); break;
-        }
-        bad = true;
-    }
+    const GradMatchOptions o = grad_match_options(in, bad_allowed, bad);
     Index budget = in.range(1, std::max<Index>(n, 1));
     if (bad_allowed && in.rarely(12)) {
         const Index choices[] = {0, -5, n + 1, std::numeric_limits<Index>::max()};
