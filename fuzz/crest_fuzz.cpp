@@ -286,14 +286,4 @@ void run(Bytes& in, bool bad_allowed) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    Bytes in(data, size);
-    trace().clear();
-    const std::uint8_t head = in.byte();
-    const bool bad_allowed = head & 2;
-    if (head & 1)
-        run<float>(in, bad_allowed);
-    else
-        run<double>(in, bad_allowed);
-    return 0;
-}
+CORESET_FUZZ_ENTRY(run)

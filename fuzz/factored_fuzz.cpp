@@ -525,39 +525,9 @@ void run(Bytes& in, bool bad_allowed) {
             }
         if (hi > 1e60 * lo) beyond = true;
     }
-    if (beyond) {
-        check_coreset(Coreset<Scalar>{c.indices, c.weights, {}, c.status}, n, max_size, "GradMatch");
-        return;
-    }
-    check_coreset(c, n, max_size, "GradMatch");
-    for (double v : c.objective) expect(v >= 0, "negative residual norm");
-    if (mode >= 2) return;
-    expect(c.status != Status::BudgetReached || c.size() == budget, "BudgetReached before the budget");
-    expect(static_cast<Index>(c.objective.size()) >= c.size(), "fewer objective entries than rows");
+    check_grad_match(c, xd, target, n, max_size, budget, mode, o, beyond);
+    if (beyond || mode >= 2) return;
     const double tnorm = target.norm();
-    Eigen::VectorXd r = target;
-    double scale = tnorm, rounding = 0;
-    if (mode == 0)
-        for (Index i = 0; i < n; ++i)
-            rounding +=
-                4 * std::numeric_limits<double>::epsilon() * static_cast<double>(n) * xd.row(i).norm();
-    for (Index j = 0; j < c.size(); ++j) {
-        const Eigen::VectorXd gj = xd.row(c.indices[static_cast<std::size_t>(j)]).transpose();
-        r -= static_cast<double>(c.weights[j]) * gj;
-        scale += std::abs(static_cast<double>(c.weights[j])) * gj.norm();
-        rounding += 2 * static_cast<double>(std::numeric_limits<Scalar>::min()) * gj.norm();
-    }
-    const bool clamped = c.size() > 0 && c.weights.maxCoeff() == std::numeric_limits<Scalar>::max();
-    if (!c.objective.empty() && !clamped) {
-        const double tol = std::is_same<Scalar, float>::value ? 1e-4 : 1e-9;
-        expect(std::abs(r.norm() - c.objective.back()) <= tol * scale + rounding + 1e-300,
-               "objective " + std::to_string(c.objective.back()) + " is not the residual " +
-                   std::to_string(r.norm()) + " of the returned weights (scale " + std::to_string(scale) +
-                   ")");
-    }
-    if (c.status == Status::ToleranceReached && !c.objective.empty())
-        expect(c.objective.back() < o.tolerance * (tnorm + rounding) + rounding,
-               "ToleranceReached above the tolerance");
     // The first pick: when some row correlates clearly positively with the target, GRAD-MATCH
     // must not stop before its first pick (Exhausted with no objective entry; an empty support
     // after picks is possible under DropMostNegative, which can drop every atom): a correlation
@@ -582,14 +552,4 @@ void run(Bytes& in, bool bad_allowed) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    Bytes in(data, size);
-    trace().clear();
-    const std::uint8_t head = in.byte();
-    const bool bad_allowed = head & 2;
-    if (head & 1)
-        run<float>(in, bad_allowed);
-    else
-        run<double>(in, bad_allowed);
-    return 0;
-}
+CORESET_FUZZ_ENTRY(run)

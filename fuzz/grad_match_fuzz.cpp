@@ -94,54 +94,9 @@ void run(Bytes& in, bool bad_allowed) {
     for (Index i = 0; i < x.size(); ++i) beyond = beyond || extreme(static_cast<double>(x.data()[i]));
     if (mode == 1)
         for (Index j = 0; j < target.size(); ++j) beyond = beyond || extreme(target[j]);
-    if (beyond) {
-        check_coreset(Coreset<Scalar>{c.indices, c.weights, {}, c.status}, n, max_size, "GradMatch");
-        return;
-    }
-    check_coreset(c, n, max_size, "GradMatch");
-    for (double v : c.objective) expect(v >= 0, "negative residual norm");
-    if (mode >= 2) return;
-    expect(c.status != Status::BudgetReached || c.size() == budget, "BudgetReached before the budget");
-    expect(static_cast<Index>(c.objective.size()) >= c.size(), "fewer objective entries than rows");
-    // The last objective is the residual of the returned weights (rounded to Scalar).
-    const double tnorm = target.norm();
-    // Tolerance: relative to the sizes involved, plus the rounding of each weight into Scalar
-    // (weights below the smallest normal Scalar are returned as that value).
-    Eigen::VectorXd r = target;
-    double scale = tnorm, rounding = 0;
-    // The column sum itself is only defined to its rounding (the library may add in another order).
-    if (mode == 0)
-        for (Index i = 0; i < n; ++i) rounding += 4 * std::numeric_limits<double>::epsilon() *
-                                                  static_cast<double>(n) * x.row(i).template cast<double>().norm();
-    for (Index j = 0; j < c.size(); ++j) {
-        const Eigen::VectorXd g = x.row(c.indices[static_cast<std::size_t>(j)]).transpose().template cast<double>();
-        r -= static_cast<double>(c.weights[j]) * g;
-        scale += std::abs(static_cast<double>(c.weights[j])) * g.norm();
-        rounding += 2 * static_cast<double>(std::numeric_limits<Scalar>::min()) * g.norm();
-    }
-    // A weight past Scalar's range is returned as the largest finite Scalar: the residual of the
-    // returned weights then differs from the objective.
-    const bool clamped = c.size() > 0 && c.weights.maxCoeff() == std::numeric_limits<Scalar>::max();
-    if (!c.objective.empty() && !clamped) {
-        const double tol = std::is_same<Scalar, float>::value ? 1e-4 : 1e-9;
-        expect(std::abs(r.norm() - c.objective.back()) <= tol * scale + rounding + 1e-300,
-               "objective " + std::to_string(c.objective.back()) + " is not the residual " + std::to_string(r.norm()) +
-                   " of the returned weights (scale " + std::to_string(scale) + ")");
-    }
-    if (c.status == Status::ToleranceReached && !c.objective.empty())
-        expect(c.objective.back() < o.tolerance * (tnorm + rounding) + rounding, "ToleranceReached above the tolerance");
+    check_grad_match(c, x.template cast<double>(), target, n, max_size, budget, mode, o, beyond);
 }
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    Bytes in(data, size);
-    trace().clear();
-    const std::uint8_t head = in.byte();
-    const bool bad_allowed = head & 2;
-    if (head & 1)
-        run<float>(in, bad_allowed);
-    else
-        run<double>(in, bad_allowed);
-    return 0;
-}
+CORESET_FUZZ_ENTRY(run)
