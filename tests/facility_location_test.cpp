@@ -556,3 +556,151 @@ TEMPLATE_TEST_CASE("facility location: tiled distances are exactly symmetric and
         }
     }
 }
+
+namespace {
+// Rows on rays through the origin at log-normal scales (the benchmarks' workload, smaller): some
+// leaves are tight, some wide, norms spread over two orders of magnitude.
+template <class Scalar>
+Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> rays(Eigen::Index n, Eigen::Index d, std::uint64_t seed) {
+    const Eigen::MatrixXd centres = gaussian<double>(7, d, seed ^ 0xabcULL);
+    detail::Rng rng(seed);
+    Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> x(n, d);
+    for (Eigen::Index i = 0; i < n; ++i) {
+        const double scale = std::exp(0.75 * coreset_test::normal(rng));
+        for (Eigen::Index j = 0; j < d; ++j)
+            x(i, j) = static_cast<Scalar>(scale * (centres(i % 7, j) + 0.25 * coreset_test::normal(rng)));
+    }
+    return x;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("facility location: blocked (reordered, pruned, fused) equals dense on many leaves",
+                   "[facility_location][blocked]", float, double) {
+    // m = 2 500 rows make 13 leaves, the last one wider; pruning skips most (candidate, leaf)
+    // pairs late in the run. Every variant, metric and weighting must match dense evaluation bit
+    // for bit (indices, weights, objective), including non-integer multiplicities, whose sums
+    // depend on the order in which they are added.
+    const auto x = rays<TestType>(2500, 12, 4);
+    Eigen::Matrix<TestType, Eigen::Dynamic, 1> mass(2500);
+    for (Eigen::Index i = 0; i < 2500; ++i) mass[i] = TestType(0.3 + 0.37 * static_cast<double>(i % 5));
+    for (Metric metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine})
+        for (auto g : {Greedy::Naive, Greedy::Lazy, Greedy::Stochastic})
+            for (bool weighted : {false, true}) {
+                if (g == Greedy::Naive && metric != Metric::Euclidean) continue;  // slow; the engine is shared
+                auto o = opts(g, Evaluation::Dense, metric);
+                o.memory_budget_bytes = std::size_t(256) << 20;
+                o.epsilon = 0.05;
+                o.seed = 11;
+                const auto run = [&] {
+                    return weighted ? weighted_facility_location(x, mass, 120, o) : facility_location(x, 120, o);
+                };
+                const auto dense = run();
+                o.evaluation = Evaluation::Blocked;
+                const auto blocked = run();
+                INFO("metric " << metric << " greedy " << g << " weighted " << weighted);
+                REQUIRE(dense.size() == 120);
+                REQUIRE(dense.indices == blocked.indices);
+                REQUIRE(dense.weights == blocked.weights);
+                REQUIRE(dense.objective == blocked.objective);
+            }
+}
+
+TEMPLATE_TEST_CASE("facility location: leaf bounds never skip a distance that matters", "[facility_location][blocked]",
+                   float, double) {
+    // After cluster(), the rows keep their distances bit for bit (permuted), and the two pruning
+    // tests are sound against the engine's own computed distances: a (row, leaf) pair marked
+    // unneeded has every distance >= the leaf's threshold, and a leaf pair marked below a floor
+    // has every distance < the floor. Thresholds are taken from the distances themselves (the
+    // hardest cases: exactly at a distance) as well as from quantiles.
+    for (Metric metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine}) {
+        INFO("metric " << metric);
+        const auto x = rays<TestType>(1000, 9, 21);
+        detail::PairwiseDistances<TestType> before(detail::RowMatrix<TestType>(x), metric, "test");
+        detail::PairwiseDistances<TestType> dist(detail::RowMatrix<TestType>(x), metric, "test");
+        const Eigen::Index m = 1000;
+        std::vector<TestType> d0(static_cast<std::size_t>(m * m)), d1(d0.size());
+        before.compute_all(d0.data(), false);
+        const std::vector<Eigen::Index> order = dist.cluster();
+        REQUIRE(dist.clustered());
+        REQUIRE(dist.leaves() == 5);
+        std::vector<Eigen::Index> sorted = order;
+        std::sort(sorted.begin(), sorted.end());
+        for (Eigen::Index i = 0; i < m; ++i) REQUIRE(sorted[static_cast<std::size_t>(i)] == i);
+        dist.compute_all(d1.data(), false);
+        std::size_t moved = 0;  // distances that changed in the reordering
+        for (Eigen::Index p = 0; p < m; ++p)
+            for (Eigen::Index q = 0; q < m; ++q)
+                moved += d1[static_cast<std::size_t>(p * m + q)] !=
+                         d0[static_cast<std::size_t>(order[static_cast<std::size_t>(p)] * m + order[static_cast<std::size_t>(q)])];
+        REQUIRE(moved == 0);
+
+        const Eigen::Index L = dist.leaves();
+        std::vector<Eigen::Index> all(static_cast<std::size_t>(m));
+        std::iota(all.begin(), all.end(), Eigen::Index(0));
+        std::vector<TestType> sorted_d(d1);
+        std::sort(sorted_d.begin(), sorted_d.end());
+        detail::Rng rng(5);
+        std::size_t skipped = 0, wrong = 0;
+        for (int trial = 0; trial < 40; ++trial) {
+            std::vector<TestType> best(static_cast<std::size_t>(L));
+            for (auto& b : best)  // a quantile, or exactly one of the distances
+                b = trial % 2 ? sorted_d[static_cast<std::size_t>(rng.below(sorted_d.size() / 4))]
+                              : d1[static_cast<std::size_t>(rng.below(d1.size()))];
+            std::vector<char> need;
+            dist.needed_leaves(all.data(), m, best.data(), need);
+            for (Eigen::Index i = 0; i < m; ++i)
+                for (Eigen::Index l = 0; l < L; ++l) {
+                    if (need[static_cast<std::size_t>(i * L + l)]) continue;
+                    ++skipped;
+                    for (Eigen::Index j = dist.leaf_begin(l); j < dist.leaf_end(l); ++j)
+                        wrong += d1[static_cast<std::size_t>(i * m + j)] < best[static_cast<std::size_t>(l)];
+                }
+        }
+        REQUIRE(skipped > 0);  // the test exercises the pruning
+        REQUIRE(wrong == 0);
+        std::size_t below = 0;
+        for (TestType floor : {sorted_d[d1.size() / 2], sorted_d[d1.size() * 9 / 10], sorted_d.back()}) {
+            for (Eigen::Index l1 = 0; l1 < L; ++l1) {
+                std::vector<char> out;
+                dist.leaves_above(l1, floor, out);
+                REQUIRE(out.size() == static_cast<std::size_t>(l1 + 1));
+                for (Eigen::Index l2 = 0; l2 <= l1; ++l2) {
+                    if (out[static_cast<std::size_t>(l2)]) continue;
+                    ++below;
+                    for (Eigen::Index i = dist.leaf_begin(l1); i < dist.leaf_end(l1); ++i)
+                        for (Eigen::Index j = dist.leaf_begin(l2); j < dist.leaf_end(l2); ++j)
+                            wrong += !(d1[static_cast<std::size_t>(i * m + j)] < floor);
+                }
+            }
+        }
+        REQUIRE(below > 0);
+        REQUIRE(wrong == 0);
+    }
+}
+
+TEST_CASE("facility location: the fused kernel gives compute()'s distances", "[facility_location][blocked]") {
+    // visit() hands out, leaf by leaf, exactly the entries compute() writes, for any subset of
+    // rows and any mask.
+    const auto x = rays<float>(1300, 20, 8);
+    detail::PairwiseDistances<float> dist(detail::RowMatrix<float>(x), Metric::Euclidean, "test");
+    dist.cluster();
+    const Eigen::Index m = 1300, L = dist.leaves();
+    std::vector<Eigen::Index> ids{5, 1299, 0, 640, 7, 7, 333};
+    for (Eigen::Index i = 100; i < 300; i += 3) ids.push_back(i);
+    const auto r = static_cast<Eigen::Index>(ids.size());
+    std::vector<float> ref(static_cast<std::size_t>(r * m)), got(ref.size(), -1.0f);
+    dist.compute(ids.data(), r, ref.data(), true);
+    std::vector<char> need(static_cast<std::size_t>(r * L));
+    for (std::size_t t = 0; t < need.size(); ++t) need[t] = static_cast<char>(t % 3 != 1);
+    dist.visit(ids.data(), r, need.data(), L, true, [&](Eigen::Index t, Eigen::Index c0, Eigen::Index cn, const float* d) {
+        std::copy(d, d + cn, got.data() + t * m + c0);
+    });
+    std::size_t wrong = 0;
+    for (Eigen::Index t = 0; t < r; ++t)
+        for (Eigen::Index l = 0; l < L; ++l)
+            for (Eigen::Index j = dist.leaf_begin(l); j < dist.leaf_end(l); ++j) {
+                const float want = need[static_cast<std::size_t>(t * L + l)] ? ref[static_cast<std::size_t>(t * m + j)] : -1.0f;
+                wrong += got[static_cast<std::size_t>(t * m + j)] != want;
+            }
+    REQUIRE(wrong == 0);
+}

@@ -91,11 +91,21 @@ struct FacilityLocationOptions {
 namespace detail {
 
 /// Greedy facility-location maximiser over a prepared ground set (see the file comment).
+///
+/// Blocked evaluation never writes distance blocks for the lazy and stochastic variants: gains
+/// are summed straight from each Gram tile (PairwiseDistances::visit()). For explicit rows the
+/// ground set is first reordered into compact leaves (PairwiseDistances::cluster()); a
+/// (candidate, leaf) pair is skipped when the triangle inequality proves that no row of the leaf
+/// is closer to the candidate than to its current pick (every skipped term is exactly zero), and
+/// the pass that finds C skips leaf pairs that cannot hold a larger distance. The per-row state
+/// then lives in that order ("positions"); everything the caller sees (indices, tie-breaks,
+/// the sampler's draws, the order in which the objective and the weights are summed) uses the
+/// caller's row numbers, so results are bit-identical to dense evaluation.
 template <class Scalar>
 class FacilityLocationSolver {
 public:
-    FacilityLocationSolver(const PairwiseDistances<Scalar>& dist, const Vector<Scalar>* mass,
-                           const FacilityLocationOptions& opt, const char* where)
+    FacilityLocationSolver(PairwiseDistances<Scalar>& dist, const Vector<Scalar>* mass, const FacilityLocationOptions& opt,
+                           const char* where)
         : dist_(dist), mass_(mass), opt_(opt), m_(dist.size()) {
         const std::size_t S = sizeof(Scalar);
         const std::size_t um = static_cast<std::size_t>(m_);
@@ -113,14 +123,17 @@ public:
         } else if (opt.evaluation == Evaluation::Auto && state + dense <= budget) {
             dense_ = true;
         } else {
-            const std::size_t minimum = state + row + dist.scratch_bytes(1, max_threads());
+            // Blocked: the reordering's transient copy, the positions' maps, the pick's distance
+            // row, and (naive greedy only) blocks of distance rows.
+            const std::size_t fixed = state + dist.cluster_bytes() + um * (2 * sizeof(Eigen::Index) + S) + row;
+            const std::size_t minimum = fixed + row + dist.scratch_bytes(1, max_threads());
             if (minimum > budget)
                 raise(where, ": memory_budget_bytes must be at least ", minimum, " for this input (got ", budget,
                       ", m = ", m_, ")");
             // Rows per block: as many as fit, up to 1024, a multiple of 48 when possible (GEMM tiles
             // are padded to whole tiles).
             std::size_t fit = 1;
-            while (fit < 1024 && state + (fit + 1) * row + dist.scratch_bytes(static_cast<Eigen::Index>(fit + 1), max_threads()) <= budget)
+            while (fit < 1024 && fixed + (fit + 1) * row + dist.scratch_bytes(static_cast<Eigen::Index>(fit + 1), max_threads()) <= budget)
                 ++fit;
             const auto q = static_cast<std::size_t>(PairwiseDistances<Scalar>::tile_rows);
             block_rows_ = static_cast<Eigen::Index>(fit >= q ? fit / q * q : fit);
@@ -137,8 +150,8 @@ public:
         double objective = 0.0;
         std::vector<std::int64_t> gains;
         Heap heap;
-        std::vector<Eigen::Index> rest;  // stochastic: candidates still worth sampling
-        std::vector<Eigen::Index> all(static_cast<std::size_t>(m_));
+        std::vector<Eigen::Index> rest;  // stochastic: candidates still worth sampling (caller's rows)
+        std::vector<Eigen::Index> all(static_cast<std::size_t>(m_));  // every position
         for (Eigen::Index j = 0; j < m_; ++j) all[static_cast<std::size_t>(j)] = j;
         if (opt_.greedy == Greedy::Naive) {
             gains.assign(static_cast<std::size_t>(m_), 0);
@@ -148,7 +161,7 @@ public:
             fresh_gains(all, g.data());
             std::vector<Entry> entries;
             entries.reserve(static_cast<std::size_t>(m_));
-            for (Eigen::Index j = 0; j < m_; ++j) entries.push_back(Entry{g[static_cast<std::size_t>(j)], j, 0});
+            for (Eigen::Index j = 0; j < m_; ++j) entries.push_back(Entry{g[static_cast<std::size_t>(pos(j))], j, 0});
             heap = Heap(EntryLess{}, std::move(entries));
         } else {
             rest = all;
@@ -159,11 +172,13 @@ public:
             std::min(static_cast<double>(m_), std::ceil(static_cast<double>(m_) / static_cast<double>(budget) * log_term)));
 
         for (Eigen::Index step = 0; step < budget; ++step) {
-            Eigen::Index e = -1;
+            Eigen::Index e = -1;  // a position
             std::int64_t g = -1;
             if (opt_.greedy == Greedy::Naive) {
-                for (Eigen::Index j = 0; j < m_; ++j)
-                    if (alive(j) && gains[static_cast<std::size_t>(j)] > g) g = gains[static_cast<std::size_t>(e = j)];
+                for (Eigen::Index j = 0; j < m_; ++j) {  // the caller's order: ties to the lowest row
+                    const Eigen::Index p = pos(j);
+                    if (alive(p) && gains[static_cast<std::size_t>(p)] > g) g = gains[static_cast<std::size_t>(e = p)];
+                }
             } else if (opt_.greedy == Greedy::Lazy) {
                 pick_lazy(heap, step, e, g);
             } else {
@@ -175,29 +190,31 @@ public:
             }
             const double gain = dist_.to_caller(apply_pick(e));
             objective += gain;
-            out.indices.push_back(e);
+            out.indices.push_back(caller_row(e));
             out.objective.push_back(objective);
             if (opt_.greedy == Greedy::Naive && step + 1 < budget) update_gains(gains, all);
-            if (notify_step(StepInfo{step, e, gain, objective}, cbs...)) {
+            if (notify_step(StepInfo{step, caller_row(e), gain, objective}, cbs...)) {
                 out.status = Status::StoppedByCallback;
                 break;
             }
         }
         // Weights: the mass of the rows each pick represents (ties went to the earliest pick).
-        // Summed in double: multiplicities need not be integers.
+        // Summed in double, in the caller's row order: multiplicities need not be integers.
         std::vector<double> w(static_cast<std::size_t>(m_), 0.0);
-        for (Eigen::Index i = 0; i < m_; ++i)
-            w[static_cast<std::size_t>(assign_[static_cast<std::size_t>(i)])] += static_cast<double>(mass(i));
+        for (Eigen::Index j = 0; j < m_; ++j) {
+            const Eigen::Index p = pos(j);
+            w[static_cast<std::size_t>(assign_[static_cast<std::size_t>(p)])] += static_cast<double>(mass(p));
+        }
         out.weights.resize(out.size());
         for (Eigen::Index t = 0; t < out.size(); ++t)
-            out.weights[t] = static_cast<Scalar>(w[static_cast<std::size_t>(out.indices[static_cast<std::size_t>(t)])]);
+            out.weights[t] = static_cast<Scalar>(w[static_cast<std::size_t>(pos(out.indices[static_cast<std::size_t>(t)]))]);
         return out;
     }
 
 private:
     struct Entry {
         std::int64_t gain;
-        Eigen::Index index;
+        Eigen::Index index;  // the caller's row
         Eigen::Index stamp;  // the step at which `gain` was computed
     };
     struct EntryLess {  // max-heap on gain, ties to the lowest index
@@ -207,12 +224,17 @@ private:
     };
     using Heap = std::priority_queue<Entry, std::vector<Entry>, EntryLess>;
 
-    Scalar mass(Eigen::Index i) const { return mass_ ? (*mass_)[i] : Scalar(1); }
+    // Position of the caller's row j, and the caller's row at position p (identity unless the
+    // blocked engine reordered the rows).
+    Eigen::Index pos(Eigen::Index j) const noexcept { return pos_.empty() ? j : pos_[static_cast<std::size_t>(j)]; }
+    Eigen::Index caller_row(Eigen::Index p) const noexcept { return order_.empty() ? p : order_[static_cast<std::size_t>(p)]; }
 
-    // A candidate can still be picked: not selected and not at distance 0 from a selected row
-    // (such a row duplicates a pick; its gain is 0 in exact arithmetic).
-    bool alive(Eigen::Index j) const {
-        return !selected_[static_cast<std::size_t>(j)] && (picks_ == 0 || best_[static_cast<std::size_t>(j)] > Scalar(0));
+    Scalar mass(Eigen::Index p) const { return mass_ ? pmass_[p] : Scalar(1); }
+
+    // A candidate (position) can still be picked: not selected and not at distance 0 from a
+    // selected row (such a row duplicates a pick; its gain is 0 in exact arithmetic).
+    bool alive(Eigen::Index p) const {
+        return !selected_[static_cast<std::size_t>(p)] && (picks_ == 0 || best_[static_cast<std::size_t>(p)] > Scalar(0));
     }
 
     // The integer a gain term counts for; branch-free 32-bit conversions, so that the loops
@@ -221,8 +243,20 @@ private:
         const Scalar positive = t > Scalar(0) ? t : Scalar(0);
         return static_cast<std::int32_t>(positive * scale_) + static_cast<std::int32_t>(t > Scalar(0));
     }
+    // The gain terms of positions [c0, c0 + cn) given their distances `d` to a candidate.
+    std::int64_t gain_terms(Eigen::Index c0, Eigen::Index cn, const Scalar* d) const {
+        std::int64_t g = 0;
+        const Scalar* best = best_.data() + c0;
+        if (mass_) {
+            const Scalar* w = qmass_.data() + c0;
+            for (Eigen::Index b = 0; b < cn; ++b) g += quantise(w[b] * (best[b] - d[b]));
+        } else {
+            for (Eigen::Index b = 0; b < cn; ++b) g += quantise(best[b] - d[b]);
+        }
+        return g;
+    }
 
-    // Distance rows for ids[0..r): pointers valid until the next call.
+    // Blocked, naive greedy only: distance rows for positions ids[0..r) into buffer_.
     void fetch(const Eigen::Index* ids, Eigen::Index r, std::vector<const Scalar*>& rows) {
         rows.resize(static_cast<std::size_t>(r));
         if (dense_) {
@@ -231,48 +265,37 @@ private:
         }
         buffer_.resize(static_cast<std::size_t>(r * m_));
         dist_.compute(ids, r, buffer_.data(), true);
-        buffered_.assign(ids, ids + r);
         for (Eigen::Index t = 0; t < r; ++t) rows[static_cast<std::size_t>(t)] = buffer_.data() + t * m_;
-    }
-    // The distance row of e: from the dense matrix, from the last block if it holds e (the lazy and
-    // stochastic variants evaluated e just before picking it), or computed.
-    const Scalar* row_of(Eigen::Index e, std::vector<const Scalar*>& rows) {
-        if (!dense_) {
-            const auto it = std::find(buffered_.begin(), buffered_.end(), e);
-            if (it != buffered_.end()) return buffer_.data() + (it - buffered_.begin()) * m_;
-        }
-        fetch(&e, 1, rows);
-        return rows[0];
     }
     Eigen::Index chunk() const noexcept { return dense_ ? m_ : block_rows_; }
 
-    // C, the quantiser scale and the initial state.
+    // C (the largest distance), the quantiser scale and the initial state.
     void prepare() {
         const auto um = static_cast<std::size_t>(m_);
-        std::vector<Eigen::Index> all(um);
-        for (Eigen::Index j = 0; j < m_; ++j) all[static_cast<std::size_t>(j)] = j;
         Scalar c = 0;
         if (dense_) {
             full_.reset(new Scalar[um * um]);  // not zero-filled: compute_all writes every entry
             dist_.compute_all(full_.get(), true);
             c = Eigen::Map<const Vector<Scalar>>(full_.get(), static_cast<Eigen::Index>(um * um)).maxCoeff();
         } else {
-            std::vector<const Scalar*> rows;
-            for (Eigen::Index a = 0; a < m_; a += block_rows_) {
-                const Eigen::Index r = std::min(block_rows_, m_ - a);
-                fetch(all.data() + a, r, rows);
-                for (const Scalar* row : rows) c = std::max(c, Eigen::Map<const Vector<Scalar>>(row, m_).maxCoeff());
-            }
+            order_ = dist_.cluster();
+            pos_.assign(um, 0);
+            for (Eigen::Index p = 0; p < m_; ++p) pos_[static_cast<std::size_t>(order_[static_cast<std::size_t>(p)])] = p;
+            c = largest_distance();
         }
         c_ = c;
+        if (mass_) {
+            pmass_.resize(m_);
+            for (Eigen::Index p = 0; p < m_; ++p) pmass_[p] = (*mass_)[caller_row(p)];
+        }
         // Gains use the multiplicities times a power of two that brings the largest into [0.5, 1):
         // exact, so no greedy decision changes, and m_i (b_i - d) cannot overflow Scalar however
         // large the multiplicities are.
         Scalar wmax = 1;
         if (mass_) {
             int e = 0;
-            std::frexp(static_cast<double>(mass_->maxCoeff()), &e);
-            qmass_ = (mass_->template cast<double>() * std::ldexp(1.0, -e)).template cast<Scalar>();
+            std::frexp(static_cast<double>(pmass_.maxCoeff()), &e);
+            qmass_ = (pmass_.template cast<double>() * std::ldexp(1.0, -e)).template cast<Scalar>();
             wmax = qmass_.maxCoeff();
         }
         // Quantiser: a term m_i (b_i - d) <= max(m) C maps to at most 2^30 (+1), so a 32-bit
@@ -286,55 +309,147 @@ private:
         assign_.assign(um, 0);
         assigned_.assign(um, 0);
         selected_.assign(um, 0);
+        if (!dense_) leaf_best_.assign(static_cast<std::size_t>(dist_.leaves()), c_);
     }
 
-    // gains[t] = gain of candidate cand[t] given the current best distances.
+    // Blocked: the largest distance, leaf l1 against leaves l2 <= l1 (distances are symmetric to
+    // the last bit), skipping leaf pairs whose bound cannot beat the largest distance so far. The
+    // first guess is the row farthest from the centre (rows are centred) against every row.
+    Scalar largest_distance() {
+        const Eigen::Index L = dist_.leaves();
+        const int threads = max_threads();
+        std::vector<Scalar> top(static_cast<std::size_t>(threads), Scalar(0));
+        auto keep_max = [&](Eigen::Index, Eigen::Index, Eigen::Index cn, const Scalar* d) {
+            Scalar& t = top[static_cast<std::size_t>(thread_id())];
+            t = std::max(t, Eigen::Map<const Vector<Scalar>>(d, cn).maxCoeff());
+        };
+        auto gather = [&] { return *std::max_element(top.begin(), top.end()); };
+        Scalar c = 0;
+        if (dist_.clustered()) {
+            Eigen::Index far = 0;
+            dist_.squared_norms().maxCoeff(&far);
+            dist_.visit(&far, 1, nullptr, 0, true, keep_max);
+            c = gather();
+        }
+        std::vector<char> need;
+        std::vector<Eigen::Index> ids;
+        for (Eigen::Index l1 = 0; l1 < L; ++l1) {
+            if (dist_.clustered()) {
+                dist_.leaves_above(l1, c, need);
+            } else {
+                need.assign(static_cast<std::size_t>(l1 + 1), 1);
+            }
+            need.resize(static_cast<std::size_t>(L), 0);  // leaves after l1: their pairs come later
+            const Eigen::Index lo = dist_.leaf_begin(l1), hi = dist_.leaf_end(l1);
+            ids.resize(static_cast<std::size_t>(hi - lo));
+            for (Eigen::Index p = lo; p < hi; ++p) ids[static_cast<std::size_t>(p - lo)] = p;
+            dist_.visit(ids.data(), hi - lo, need.data(), 0, true, keep_max);
+            c = gather();
+        }
+        return c;
+    }
+
+    // gains[t] = gain of the candidate at position cand[t] given the current best distances.
     void fresh_gains(const std::vector<Eigen::Index>& cand, std::int64_t* out) {
-        std::vector<const Scalar*> rows;
         const auto total = static_cast<Eigen::Index>(cand.size());
-        for (Eigen::Index a = 0; a < total; a += chunk()) {
-            const Eigen::Index r = std::min(chunk(), total - a);
-            fetch(cand.data() + a, r, rows);
-            const bool par = static_cast<double>(r) * static_cast<double>(m_) > 1e5;
-            parallel_for(r, par, [&](std::ptrdiff_t t) { out[a + t] = gain_of(rows[static_cast<std::size_t>(t)]); });
+        if (dense_) {
+            std::vector<const Scalar*> rows;
+            for (Eigen::Index a = 0; a < total; a += chunk()) {
+                const Eigen::Index r = std::min(chunk(), total - a);
+                fetch(cand.data() + a, r, rows);
+                const bool par = static_cast<double>(r) * static_cast<double>(m_) > 1e5;
+                parallel_for(r, par, [&](std::ptrdiff_t t) { out[a + t] = gain_terms(0, m_, rows[static_cast<std::size_t>(t)]); });
+            }
+            return;
         }
-    }
-    std::int64_t gain_of(const Scalar* row) const {
-        std::int64_t g = 0;
-        const Scalar* best = best_.data();
-        if (mass_) {
-            const Scalar* w = qmass_.data();
-            for (Eigen::Index i = 0; i < m_; ++i) g += quantise(w[i] * (best[i] - row[i]));
-        } else {
-            for (Eigen::Index i = 0; i < m_; ++i) g += quantise(best[i] - row[i]);
+        // Blocked: candidates in position order (each tile of them is then compact, which lets
+        // whole tiles skip leaves), summed straight from the Gram tiles in integers per thread.
+        std::vector<std::size_t> slot(cand.size());
+        for (std::size_t t = 0; t < slot.size(); ++t) slot[t] = t;
+        std::sort(slot.begin(), slot.end(), [&](std::size_t a, std::size_t b) { return cand[a] < cand[b]; });
+        std::vector<Eigen::Index> ids(cand.size());
+        for (std::size_t t = 0; t < slot.size(); ++t) ids[t] = cand[slot[t]];
+        const Eigen::Index per = 10 * PairwiseDistances<Scalar>::tile_rows, L = dist_.leaves();
+        const auto threads = static_cast<std::size_t>(max_threads());
+        std::vector<std::int64_t> partial;
+        std::vector<char> need;
+        for (Eigen::Index a = 0; a < total; a += per) {
+            const Eigen::Index r = std::min(per, total - a);
+            const Eigen::Index* batch = ids.data() + a;
+            const bool prune = picks_ > 0 && dist_.clustered();
+            if (prune) dist_.needed_leaves(batch, r, leaf_best_.data(), need);
+            partial.assign(threads * static_cast<std::size_t>(r), 0);
+            dist_.visit(batch, r, prune ? need.data() : nullptr, L, true,
+                        [&](Eigen::Index t, Eigen::Index c0, Eigen::Index cn, const Scalar* d) {
+                            partial[static_cast<std::size_t>(thread_id()) * static_cast<std::size_t>(r) + static_cast<std::size_t>(t)] +=
+                                gain_terms(c0, cn, d);
+                        });
+            for (Eigen::Index t = 0; t < r; ++t) {
+                std::int64_t g = 0;
+                for (std::size_t th = 0; th < threads; ++th) g += partial[th * static_cast<std::size_t>(r) + static_cast<std::size_t>(t)];
+                out[slot[static_cast<std::size_t>(a + t)]] = g;
+            }
         }
-        return g;
     }
 
-    // Adds pick e: updates best distances and assignments, returns the exact objective gain in
-    // scaled units, and records the changed rows for the naive gain update.
+    // Adds the pick at position e: updates best distances and assignments, returns the exact
+    // objective gain in scaled units, and records the changed rows for the naive gain update.
     double apply_pick(Eigen::Index e) {
-        std::vector<const Scalar*> rows;
-        const Scalar* de = row_of(e, rows);
         changed_.clear();
         old_.clear();
-        double gain = 0;
-        for (Eigen::Index i = 0; i < m_; ++i) {
-            const auto iu = static_cast<std::size_t>(i);
-            if (de[i] < best_[iu]) {
-                changed_.push_back(i);
-                old_.push_back(best_[iu]);
-                gain += static_cast<double>(mass(i)) * (static_cast<double>(best_[iu]) - static_cast<double>(de[i]));
-                best_[iu] = de[i];
-                assign_[iu] = e;
-                assigned_[iu] = 1;
-            } else if (!assigned_[iu]) {  // at distance C from the first pick: a tie, earliest pick
-                assign_[iu] = e;
-                assigned_[iu] = 1;
+        const Eigen::Index L = dense_ ? 1 : dist_.leaves();
+        std::vector<char> visited(static_cast<std::size_t>(L), 1);
+        const Scalar* de = nullptr;
+        if (dense_) {
+            de = full_.get() + e * m_;
+        } else {
+            // The pick's distances to the leaves it can change (all of them for the first pick,
+            // which assigns every row).
+            row_.resize(static_cast<std::size_t>(m_));
+            std::vector<char> need;
+            const bool prune = picks_ > 0 && dist_.clustered();
+            if (prune) {
+                dist_.needed_leaves(&e, 1, leaf_best_.data(), need);
+                visited = need;
             }
+            dist_.visit(&e, 1, prune ? need.data() : nullptr, L, true,
+                        [&](Eigen::Index, Eigen::Index c0, Eigen::Index cn, const Scalar* d) {
+                            std::copy(d, d + cn, row_.data() + c0);
+                        });
+            de = row_.data();
+        }
+        for (Eigen::Index l = 0; l < L; ++l) {
+            if (!visited[static_cast<std::size_t>(l)]) continue;
+            const Eigen::Index lo = dense_ ? 0 : dist_.leaf_begin(l), hi = dense_ ? m_ : dist_.leaf_end(l);
+            Scalar top = 0;
+            for (Eigen::Index i = lo; i < hi; ++i) {
+                const auto iu = static_cast<std::size_t>(i);
+                if (de[i] < best_[iu]) {
+                    changed_.push_back(i);
+                    old_.push_back(best_[iu]);
+                    best_[iu] = de[i];
+                    assign_[iu] = e;
+                    assigned_[iu] = 1;
+                } else if (!assigned_[iu]) {  // at distance C from the first pick: a tie, earliest pick
+                    assign_[iu] = e;
+                    assigned_[iu] = 1;
+                }
+                top = std::max(top, best_[iu]);
+            }
+            if (!dense_) leaf_best_[static_cast<std::size_t>(l)] = top;
         }
         selected_[static_cast<std::size_t>(e)] = 1;
         ++picks_;
+        // The gain, summed in the caller's row order (so that it does not depend on the reordering).
+        std::vector<std::size_t> by_row(changed_.size());
+        for (std::size_t t = 0; t < by_row.size(); ++t) by_row[t] = t;
+        if (!order_.empty())
+            std::sort(by_row.begin(), by_row.end(), [&](std::size_t a, std::size_t b) { return caller_row(changed_[a]) < caller_row(changed_[b]); });
+        double gain = 0;
+        for (const std::size_t t : by_row) {
+            const Eigen::Index i = changed_[t];
+            gain += static_cast<double>(mass(i)) * (static_cast<double>(old_[t]) - static_cast<double>(best_[static_cast<std::size_t>(i)]));
+        }
         return gain;
     }
 
@@ -372,39 +487,45 @@ private:
     void pick_lazy(Heap& heap, Eigen::Index step, Eigen::Index& e, std::int64_t& g) {
         // Dense: re-evaluate one stale entry at a time (a row read). Blocked: a GEMM tile's worth
         // of the best stale entries at once (a tile costs the same for 1 row or 96).
-        const Eigen::Index batch = dense_ ? 1 : std::min<Eigen::Index>(PairwiseDistances<Scalar>::tile_rows, block_rows_);
-        std::vector<Eigen::Index> stale;
+        const Eigen::Index batch = dense_ ? 1 : PairwiseDistances<Scalar>::tile_rows;
+        std::vector<Eigen::Index> stale, rows;
         std::vector<std::int64_t> fresh;
         while (!heap.empty()) {
             const Entry top = heap.top();
-            if (!alive(top.index)) {
+            if (!alive(pos(top.index))) {
                 heap.pop();
                 continue;
             }
             if (top.stamp == step) {
                 heap.pop();
-                e = top.index;
+                e = pos(top.index);
                 g = top.gain;
                 return;
             }
             stale.clear();
+            rows.clear();
             while (!heap.empty() && static_cast<Eigen::Index>(stale.size()) < batch) {
                 const Entry s = heap.top();
                 if (s.stamp == step) break;
                 heap.pop();
-                if (alive(s.index)) stale.push_back(s.index);
+                if (alive(pos(s.index))) {
+                    stale.push_back(pos(s.index));
+                    rows.push_back(s.index);
+                }
             }
             fresh.resize(stale.size());
             fresh_gains(stale, fresh.data());
             for (std::size_t t = 0; t < stale.size(); ++t)
-                if (fresh[t] > 0 || step == 0) heap.push(Entry{fresh[t], stale[t], step});  // a zero gain stays zero
+                if (fresh[t] > 0 || step == 0) heap.push(Entry{fresh[t], rows[t], step});  // a zero gain stays zero
         }
     }
 
+    // `rest` holds the caller's rows, so that the draws do not depend on the reordering.
     void pick_stochastic(std::vector<Eigen::Index>& rest, std::size_t sample_size, Rng& rng, Eigen::Index& e,
                          std::int64_t& g) {
-        rest.erase(std::remove_if(rest.begin(), rest.end(), [&](Eigen::Index j) { return !alive(j); }), rest.end());
+        rest.erase(std::remove_if(rest.begin(), rest.end(), [&](Eigen::Index j) { return !alive(pos(j)); }), rest.end());
         std::vector<std::int64_t> fresh;
+        Eigen::Index best_row = -1;
         for (int round = 0; round < 2 && !rest.empty(); ++round) {
             // Round 0: a random sample; round 1 (only if the sample had no positive gain): everyone.
             std::vector<Eigen::Index> cand;
@@ -415,27 +536,33 @@ private:
                 cand = rest;
                 round = 1;
             }
+            std::vector<Eigen::Index> at(cand.size());
+            for (std::size_t t = 0; t < cand.size(); ++t) at[t] = pos(cand[t]);
             fresh.resize(cand.size());
-            fresh_gains(cand, fresh.data());
+            fresh_gains(at, fresh.data());
             for (std::size_t t = 0; t < cand.size(); ++t)
-                if (fresh[t] > g || (fresh[t] == g && cand[t] < e)) {
+                if (fresh[t] > g || (fresh[t] == g && cand[t] < best_row)) {
                     g = fresh[t];
-                    e = cand[t];
+                    best_row = cand[t];
                 }
+            if (best_row >= 0) e = pos(best_row);
             if (g > 0 || picks_ == 0) return;
         }
     }
 
-    const PairwiseDistances<Scalar>& dist_;
+    PairwiseDistances<Scalar>& dist_;
     const Vector<Scalar>* mass_;
-    Vector<Scalar> qmass_;  // the multiplicities scaled for the gains (see prepare())
+    Vector<Scalar> pmass_;  // the multiplicities by position
+    Vector<Scalar> qmass_;  // the same, scaled for the gains (see prepare())
     FacilityLocationOptions opt_;
     Eigen::Index m_;
     bool dense_ = false;
     Eigen::Index block_rows_ = 0;
     std::unique_ptr<Scalar[]> full_;  // dense: m x m distances, row-major
-    std::vector<Scalar> buffer_;  // blocked: distance rows of the current block
-    std::vector<Eigen::Index> buffered_;  // blocked: the rows held in buffer_
+    std::vector<Scalar> buffer_;  // blocked, naive: distance rows of the current block
+    std::vector<Scalar> row_;  // blocked: the pick's distances (the leaves it can change)
+    std::vector<Eigen::Index> order_, pos_;  // blocked: position -> caller's row, and back
+    std::vector<Scalar> leaf_best_;  // blocked: the largest best distance of each leaf
     Scalar c_ = 0, scale_ = 1;
     std::vector<Scalar> best_;
     std::vector<Eigen::Index> assign_;

@@ -25,6 +25,9 @@
 #include <cmath>
 #include <limits>
 #include <vector>
+#if defined(__SSE2__) || defined(__AVX__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "../core.hpp"
 #include "../factored.hpp"
@@ -93,6 +96,8 @@ public:
     Eigen::Index size() const noexcept { return factored_ ? e_.rows() : x_.rows(); }
     /// Width of one left-hand row: d, or C + E for factored rows.
     Eigen::Index dim() const noexcept { return factored_ ? e_.cols() + h_.cols() : x_.cols(); }
+    /// |row|^2 of the prepared rows (in the current order).
+    const Vector<Scalar>& squared_norms() const noexcept { return sq_; }
     /// Multiply a distance by this to get it in the caller's units.
     double unit() const noexcept { return unit_; }
     /// `v * unit()` without forming unit() (which overflows for squared distances of rows near
@@ -105,6 +110,13 @@ public:
                sizeof(Scalar);
     }
 
+    /// Bytes cluster() needs on top of bytes(): a transient copy of the rows, and per leaf a
+    /// bounding ball.
+    std::size_t cluster_bytes() const noexcept {
+        return static_cast<std::size_t>(size()) * (static_cast<std::size_t>(dim()) * sizeof(Scalar) + 2 * sizeof(Scalar)) +
+               static_cast<std::size_t>(leaves()) * static_cast<std::size_t>(dim() + 3) * sizeof(double);
+    }
+
     /// Bytes of scratch one call of compute() uses for `r` rows, besides `out`.
     std::size_t scratch_bytes(Eigen::Index r, int threads) const noexcept {
         const Eigen::Index padded = (r + tile_rows - 1) / tile_rows * tile_rows;
@@ -115,7 +127,7 @@ public:
     /// Distances from rows `ids[0..r)` to every row: `out` is r x m, row-major (row t = ids[t]).
     /// Tiles run in parallel when `parallel` is true.
     void compute(const Eigen::Index* ids, Eigen::Index r, Scalar* out, bool parallel) const {
-        const Eigen::Index m = size(), d = dim();
+        const Eigen::Index m = size();
         // Whole tiles only: every GEMM call has the same shape (tile_rows x d times d x width), so
         // that Eigen's depth blocking, which depends on the shape when d is large, never differs.
         const Eigen::Index padded = (r + tile_rows - 1) / tile_rows * tile_rows;
@@ -123,7 +135,10 @@ public:
         const Eigen::Index row_tiles = (padded + tile_rows - 1) / tile_rows;
         const Eigen::Index col_tiles = std::max<Eigen::Index>(1, m / tile_cols);
         const Eigen::Index tiles = row_tiles * col_tiles;
-        const bool par = parallel && tiles > 1 && static_cast<double>(r) * static_cast<double>(m) * static_cast<double>(d + 8) > 2e5;
+        // On the team whenever there are several tiles, however small: outside an active parallel
+        // region Eigen splits each tile's GEMM over threads itself, which costs far more than a
+        // small tile's work.
+        const bool par = parallel && tiles > 1;
         (void)par;
         CORESET_OMP(omp parallel for schedule(dynamic, 1) if (par))
         for (Eigen::Index t = 0; t < tiles; ++t) {
@@ -189,6 +204,200 @@ public:
                         const Eigen::Index from = std::max(j0, covered(i / tile_rows));
                         for (Eigen::Index j = from; j < j1; ++j) out[i * m + j] = out[j * m + i];
                     }
+                }
+            }
+        }
+    }
+
+    /// Leaves: the ground rows in consecutive groups of `leaf_width` (the last one takes the
+    /// remainder, fewer than 2 leaf_width rows). The fused kernel (visit()) uses them as column
+    /// tiles; after cluster() each leaf is a compact group of rows with a bounding ball, which
+    /// lets the engine skip (candidate, leaf) pairs that provably contribute nothing.
+    static constexpr Eigen::Index leaf_width = 4 * row_quantum;
+    Eigen::Index leaves() const noexcept { return std::max<Eigen::Index>(1, size() / leaf_width); }
+    Eigen::Index leaf_begin(Eigen::Index l) const noexcept { return l * leaf_width; }
+    Eigen::Index leaf_end(Eigen::Index l) const noexcept { return l + 1 == leaves() ? size() : (l + 1) * leaf_width; }
+    /// True once cluster() has reordered the rows and computed the leaves' bounding balls.
+    bool clustered() const noexcept { return radius_.size() > 0; }
+
+    /// Reorders the rows (explicit rows only; a no-op returning the identity for factored rows)
+    /// so that every leaf is a compact group: recursive halving along the direction between two
+    /// far-apart rows (each half a whole number of leaves), then a bounding ball per leaf,
+    /// computed in double. Returns the order: position p now holds the caller's row order[p].
+    /// Distances are unchanged to the last bit (the prepared values move as they are, and the tile
+    /// geometry makes an entry independent of where it sits), so this changes no greedy decision.
+    std::vector<Eigen::Index> cluster() {
+        const Eigen::Index m = size(), L = leaves();
+        std::vector<Eigen::Index> order(static_cast<std::size_t>(m));
+        for (Eigen::Index p = 0; p < m; ++p) order[static_cast<std::size_t>(p)] = p;
+        if (factored_ || L < 2) return order;
+        std::vector<Scalar> proj(static_cast<std::size_t>(m));
+        // The row of [lo, hi) farthest from row `ref` (ties to the lowest row).
+        auto farthest = [&](Eigen::Index lo, Eigen::Index hi, Eigen::Index ref) {
+            Eigen::Index best = order[static_cast<std::size_t>(lo)];
+            Scalar far = -1;
+            for (Eigen::Index t = lo; t < hi; ++t) {
+                const Eigen::Index i = order[static_cast<std::size_t>(t)];
+                const Scalar v = (x_.row(i) - x_.row(ref)).squaredNorm();
+                if (v > far || (v == far && i < best)) {
+                    far = v;
+                    best = i;
+                }
+            }
+            return best;
+        };
+        std::vector<std::pair<Eigen::Index, Eigen::Index>> todo{{0, L}};  // leaf ranges [a, b)
+        while (!todo.empty()) {
+            const Eigen::Index a = todo.back().first, b = todo.back().second;
+            todo.pop_back();
+            if (b - a < 2) continue;
+            const Eigen::Index lo = leaf_begin(a), hi = leaf_end(b - 1), mid = (a + b) / 2;
+            const Eigen::Index p = farthest(lo, hi, order[static_cast<std::size_t>(lo)]);
+            const Eigen::Index q = farthest(lo, hi, p);
+            const Eigen::Matrix<Scalar, 1, Eigen::Dynamic> dir = x_.row(q) - x_.row(p);
+            for (Eigen::Index t = lo; t < hi; ++t) {
+                const Eigen::Index i = order[static_cast<std::size_t>(t)];
+                proj[static_cast<std::size_t>(i)] = x_.row(i).dot(dir);
+            }
+            const auto base = order.begin();
+            std::nth_element(base + lo, base + leaf_begin(mid), base + hi, [&](Eigen::Index u, Eigen::Index v) {
+                const Scalar pu = proj[static_cast<std::size_t>(u)], pv = proj[static_cast<std::size_t>(v)];
+                return pu < pv || (pu == pv && u < v);
+            });
+            todo.emplace_back(a, mid);
+            todo.emplace_back(mid, b);
+        }
+        RowMatrix<Scalar> moved(m, x_.cols());
+        Vector<Scalar> sq(m);
+        for (Eigen::Index p = 0; p < m; ++p) {
+            moved.row(p) = x_.row(order[static_cast<std::size_t>(p)]);
+            sq[p] = sq_[order[static_cast<std::size_t>(p)]];
+        }
+        x_ = std::move(moved);
+        sq_ = std::move(sq);
+        rhs_.resize(0, 0);
+        rhs_ = padded_copy(x_);
+        // Bounding balls in double: centre = mean of the leaf, radius = largest distance to it,
+        // inflated past the rounding of these double computations.
+        const Eigen::Index d = x_.cols();
+        centres_.resize(L, d);
+        radius_.resize(L);
+        leaf_sq_.resize(L);
+        for (Eigen::Index l = 0; l < L; ++l) {
+            const Eigen::Index lo = leaf_begin(l), n = leaf_end(l) - lo;
+            const Eigen::MatrixXd rows = x_.middleRows(lo, n).template cast<double>();
+            centres_.row(l) = rows.colwise().mean();
+            radius_[l] = std::sqrt((rows.rowwise() - centres_.row(l)).rowwise().squaredNorm().maxCoeff()) * (1 + 1e-12);
+            leaf_sq_[l] = static_cast<double>(sq_.segment(lo, n).maxCoeff());
+        }
+        centre_sq_ = centres_.rowwise().squaredNorm();
+        return order;
+    }
+
+    /// need[t * leaves() + l] = 0 when no row i of leaf l can have dist(ids[t], i) < best_max[l]
+    /// (the engine's computed distance, rounding included), 1 otherwise. By the triangle
+    /// inequality dist(c, i) >= |c - centre| - radius; the margins cover the rounding of the
+    /// Gram-based float distances (at most (2 d + 4) u (|c|^2 + |i|^2) on the squared distance)
+    /// and of the double arithmetic here. Requires clustered().
+    void needed_leaves(const Eigen::Index* ids, Eigen::Index r, const Scalar* best_max, std::vector<char>& need) const {
+        const Eigen::Index L = leaves(), d = x_.cols();
+        need.assign(static_cast<std::size_t>(r * L), 1);
+        Eigen::MatrixXd cand(r, d);
+        for (Eigen::Index t = 0; t < r; ++t) cand.row(t) = x_.row(ids[t]).template cast<double>();
+        const Eigen::VectorXd cn = cand.rowwise().squaredNorm();
+        const Eigen::MatrixXd dots = cand * centres_.transpose();  // r x L
+        const double tol = static_cast<double>(2 * d + 16) * static_cast<double>(std::numeric_limits<Scalar>::epsilon());
+        const double grow = 1 + 16 * static_cast<double>(std::numeric_limits<Scalar>::epsilon());
+        for (Eigen::Index l = 0; l < L; ++l) {
+            const double b = static_cast<double>(best_max[l]);
+            double threshold = 0;  // the squared distance every row of the leaf must reach
+            switch (metric_) {
+                case Metric::Euclidean: threshold = b * b * grow; break;
+                case Metric::SquaredEuclidean: threshold = b * grow; break;
+                case Metric::Cosine: threshold = 2 * b * grow; break;
+            }
+            for (Eigen::Index t = 0; t < r; ++t) {
+                const double c2 = cn[t] + centre_sq_[l] - 2 * dots(t, l) - 1e-12 * (cn[t] + centre_sq_[l]);
+                if (c2 <= 0) continue;
+                const double lb = std::sqrt(c2) * (1 - 1e-15) - radius_[l];
+                if (lb <= 0) continue;
+                const double reach = lb * lb * (1 - 1e-12) - tol * (static_cast<double>(sq_[ids[t]]) + leaf_sq_[l]);
+                if (reach >= threshold) need[static_cast<std::size_t>(t * L + l)] = 0;
+            }
+        }
+    }
+
+    /// Leaves l2 <= l1 whose largest computed distance to leaf l1 could exceed `floor`: out[l2]
+    /// = 1 (the bound |c1 - c2| + r1 + r2, with the margins of needed_leaves()). Requires
+    /// clustered().
+    void leaves_above(Eigen::Index l1, Scalar floor, std::vector<char>& out) const {
+        const Eigen::Index d = x_.cols();
+        out.assign(static_cast<std::size_t>(l1 + 1), 1);
+        const Eigen::VectorXd dots = centres_.topRows(l1 + 1) * centres_.row(l1).transpose();
+        const double tol = static_cast<double>(2 * d + 16) * static_cast<double>(std::numeric_limits<Scalar>::epsilon());
+        const double grow = 1 + 16 * static_cast<double>(std::numeric_limits<Scalar>::epsilon());
+        const double f = static_cast<double>(floor);
+        for (Eigen::Index l2 = 0; l2 <= l1; ++l2) {
+            const double c2 = std::max(0.0, centre_sq_[l1] + centre_sq_[l2] - 2 * dots[l2]) +
+                              1e-12 * (centre_sq_[l1] + centre_sq_[l2]);
+            double ub = std::sqrt(c2) * (1 + 1e-15) + radius_[l1] + radius_[l2];
+            // Centred rows (Euclidean and squared): |a - b| <= |a| + |b|.
+            if (metric_ != Metric::Cosine)
+                ub = std::min(ub, (std::sqrt(leaf_sq_[l1]) + std::sqrt(leaf_sq_[l2])) * (1 + 1e-12));
+            double top = (ub * ub * (1 + 1e-12) + tol * (leaf_sq_[l1] + leaf_sq_[l2])) * grow;  // squared
+            switch (metric_) {
+                case Metric::Euclidean: top = std::sqrt(top) * grow; break;
+                case Metric::SquaredEuclidean: break;
+                case Metric::Cosine: top *= 0.5; break;
+            }
+            if (top < f) out[static_cast<std::size_t>(l2)] = 0;
+        }
+    }
+
+    /// The fused kernel: for every row ids[t] and every leaf l with need[t * stride + l] != 0
+    /// (all leaves when need is null), computes the distances from ids[t] to the leaf's rows
+    /// [c0, c0 + cn) exactly as compute() does (bit for bit) into a small buffer and calls
+    /// fn(t, c0, cn, distances). No r x m block is written. Tiles (96 rows x one leaf) run on the
+    /// OpenMP team when `parallel` is true; fn is then called concurrently for different tiles
+    /// (detail::thread_id() tells the caller's thread) and must only do order-independent work.
+    /// `stride` is leaves() for a per-row mask, or 0 for one mask of leaves() entries shared by
+    /// every row.
+    template <class Fn>
+    void visit(const Eigen::Index* ids, Eigen::Index r, const char* need, Eigen::Index stride, bool parallel,
+               Fn&& fn) const {
+        const Eigen::Index L = leaves();
+        const Eigen::Index padded = (r + tile_rows - 1) / tile_rows * tile_rows;
+        const Eigen::Index row_tiles = padded / tile_rows;
+        std::vector<std::pair<Eigen::Index, Eigen::Index>> work;  // (row tile, leaf) with a needed row
+        for (Eigen::Index rt = 0; rt < row_tiles; ++rt) {
+            const Eigen::Index r0 = rt * tile_rows, live = std::min(tile_rows, r - r0);
+            for (Eigen::Index l = 0; l < L; ++l) {
+                bool any = need == nullptr;
+                for (Eigen::Index a = 0; a < live && !any; ++a) any = need[(r0 + a) * stride + l] != 0;
+                if (any) work.emplace_back(rt, l);
+            }
+        }
+        if (work.empty()) return;
+        const Lhs lhs = make_lhs(ids, r, padded);
+        const auto count = static_cast<Eigen::Index>(work.size());
+        const bool par = parallel && count > 1;  // see compute()
+        (void)par;
+        CORESET_OMP(omp parallel if (par))
+        {
+            RowMatrix<Scalar> gram;
+            std::vector<Scalar> buf(static_cast<std::size_t>(2 * leaf_width));
+            CORESET_OMP(omp for schedule(dynamic, 1))
+            for (Eigen::Index w = 0; w < count; ++w) {
+                const Eigen::Index rt = work[static_cast<std::size_t>(w)].first, l = work[static_cast<std::size_t>(w)].second;
+                const Eigen::Index r0 = rt * tile_rows, c0 = leaf_begin(l), cn = leaf_end(l) - c0;
+                const Eigen::Index cp = l + 1 == L ? padded_rows() - c0 : leaf_width;
+                gram.resize(tile_rows, cp);
+                gram_tile(lhs, r0, tile_rows, c0, cp, gram);
+                const Eigen::Index live = std::min(tile_rows, r - r0);
+                for (Eigen::Index a = 0; a < live; ++a) {
+                    if (need != nullptr && need[(r0 + a) * stride + l] == 0) continue;
+                    finish_row(ids[r0 + a], c0, cn, gram.row(a).data(), buf.data());
+                    fn(r0 + a, c0, cn, static_cast<const Scalar*>(buf.data()));
                 }
             }
         }
@@ -307,13 +516,17 @@ private:
     void finish_row(Eigen::Index i, Eigen::Index c0, Eigen::Index cn, const Scalar* g, Scalar* out) const {
         const Scalar si = sq_[i];
         const Scalar* sq = sq_.data() + c0;
+        // Branch-free first pass (it vectorises); the repair pass runs only for rows that need it.
         for (Eigen::Index b = 0; b < cn; ++b) out[b] = si + sq[b] - Scalar(2) * g[b];
-        for (Eigen::Index b = 0; b < cn; ++b)
-            if (out[b] < (si + sq[b]) * Scalar(1.0 / 256)) out[b] = direct_squared(i, c0 + b);
+        int cancelled = 0;
+        for (Eigen::Index b = 0; b < cn; ++b) cancelled += out[b] < (si + sq[b]) * Scalar(1.0 / 256);
+        if (cancelled > 0)
+            for (Eigen::Index b = 0; b < cn; ++b)
+                if (out[b] < (si + sq[b]) * Scalar(1.0 / 256)) out[b] = direct_squared(i, c0 + b);
         if (i >= c0 && i < c0 + cn) out[i - c0] = Scalar(0);
         switch (metric_) {
             case Metric::Euclidean:
-                for (Eigen::Index b = 0; b < cn; ++b) out[b] = std::sqrt(out[b]);
+                sqrt_in_place(out, cn);
                 break;
             case Metric::SquaredEuclidean:
                 break;
@@ -321,6 +534,32 @@ private:
                 for (Eigen::Index b = 0; b < cn; ++b) out[b] *= Scalar(0.5);
                 break;
         }
+    }
+    // v[b] = sqrt(v[b]), correctly rounded like std::sqrt, which compilers keep scalar unless
+    // -fno-math-errno. The SIMD square roots are IEEE-exact too (unlike Eigen's packet sqrt under
+    // EIGEN_FAST_MATH, a reciprocal estimate plus a Newton step), so an entry's value does not
+    // depend on whether it falls in a vector or in the scalar tail.
+    static void sqrt_in_place(float* v, Eigen::Index n) {
+        Eigen::Index b = 0;
+#if defined(__AVX512F__)
+        for (; b + 16 <= n; b += 16) _mm512_storeu_ps(v + b, _mm512_sqrt_ps(_mm512_loadu_ps(v + b)));
+#elif defined(__AVX__)
+        for (; b + 8 <= n; b += 8) _mm256_storeu_ps(v + b, _mm256_sqrt_ps(_mm256_loadu_ps(v + b)));
+#elif defined(__SSE2__)
+        for (; b + 4 <= n; b += 4) _mm_storeu_ps(v + b, _mm_sqrt_ps(_mm_loadu_ps(v + b)));
+#endif
+        for (; b < n; ++b) v[b] = std::sqrt(v[b]);
+    }
+    static void sqrt_in_place(double* v, Eigen::Index n) {
+        Eigen::Index b = 0;
+#if defined(__AVX512F__)
+        for (; b + 8 <= n; b += 8) _mm512_storeu_pd(v + b, _mm512_sqrt_pd(_mm512_loadu_pd(v + b)));
+#elif defined(__AVX__)
+        for (; b + 4 <= n; b += 4) _mm256_storeu_pd(v + b, _mm256_sqrt_pd(_mm256_loadu_pd(v + b)));
+#elif defined(__SSE2__)
+        for (; b + 2 <= n; b += 2) _mm_storeu_pd(v + b, _mm_sqrt_pd(_mm_loadu_pd(v + b)));
+#endif
+        for (; b < n; ++b) v[b] = std::sqrt(v[b]);
     }
     Scalar transform(Scalar d2) const {
         switch (metric_) {
@@ -334,6 +573,8 @@ private:
     RowMatrix<Scalar> x_, rhs_;             // explicit rows, and their padded copy
     RowMatrix<Scalar> e_, h_, rhs_e_, rhs_h_;  // factored rows: the two factors, and padded copies
     Vector<Scalar> sq_;
+    Eigen::MatrixXd centres_;  // after cluster(): each leaf's bounding ball (double)
+    Eigen::VectorXd radius_, centre_sq_, leaf_sq_;  // its radius, |centre|^2, largest |row|^2
     Metric metric_;
     bool factored_ = false;
     double unit_ = 1.0;
