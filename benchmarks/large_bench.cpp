@@ -12,13 +12,15 @@
 // pick, which still pays for the pass that finds C). Counters: cpu_s (CPU seconds of all threads;
 // the wall time on a shared machine depends on the other jobs), k, picks, peak_rss_mib (whole
 // process, input included), input_mib, objective, status (0 BudgetReached, 2 Exhausted,
-// 3 StoppedByCallback).
+// 3 StoppedByCallback). CORESET_LARGE_PROGRESS=N in the environment prints a line every N picks.
 #include <benchmark/benchmark.h>
 
 #include <sys/resource.h>
 
 #include <coreset/callbacks.hpp>
 #include <coreset/facility_location.hpp>
+#include <cstdlib>
+#include <iostream>
 #include <map>
 
 #include "bench_support.hpp"
@@ -53,9 +55,17 @@ void BM_Large(benchmark::State& state) {
     const double limit = static_cast<double>(state.range(4));
     coreset::Coreset<float> s;
     const double cpu0 = process_cpu_seconds();
+    // CORESET_LARGE_PROGRESS=N prints a progress line every N picks to stderr (hour-long runs).
+    const char* every = std::getenv("CORESET_LARGE_PROGRESS");
+    const Eigen::Index lines = every ? std::max<Eigen::Index>(1, std::atol(every)) : 0;
     for (auto _ : state) {
-        if (limit >= 0)
+        coreset::PrintProgress progress(std::cerr, std::max<Eigen::Index>(1, lines), k);
+        if (limit >= 0 && lines > 0)
+            s = coreset::facility_location(x, k, o, coreset::TimeLimit(limit), progress);
+        else if (limit >= 0)
             s = coreset::facility_location(x, k, o, coreset::TimeLimit(limit));
+        else if (lines > 0)
+            s = coreset::facility_location(x, k, o, progress);
         else
             s = coreset::facility_location(x, k, o);
         benchmark::DoNotOptimize(s.indices.data());
@@ -82,6 +92,7 @@ BENCHMARK(BM_Large)
     ->Args({0, 200000, 2048, 10, 0})
     ->Args({0, 200000, 2048, 10, -1})
     ->Args({1, 1000000, 1792, 10, -1})
+    ->Args({1, 1000000, 2048, 10, -1})
     ->Iterations(1)
     ->Unit(benchmark::kSecond);
 
