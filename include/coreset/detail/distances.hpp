@@ -359,7 +359,8 @@ public:
     /// [c0, c0 + cn) exactly as compute() does (bit for bit) into a small buffer and calls
     /// fn(t, c0, cn, distances). No r x m block is written. Tiles (96 rows x one leaf) run on the
     /// OpenMP team when `parallel` is true; fn is then called concurrently for different tiles
-    /// (detail::thread_id() tells the caller's thread) and must only do order-independent work.
+    /// (detail::thread_id(), below max_threads(), tells the caller's thread) and must only do
+    /// order-independent work.
     /// `stride` is leaves() for a per-row mask, or 0 for one mask of leaves() entries shared by
     /// every row.
     template <class Fn>
@@ -368,36 +369,49 @@ public:
         const Eigen::Index L = leaves();
         const Eigen::Index padded = (r + tile_rows - 1) / tile_rows * tile_rows;
         const Eigen::Index row_tiles = padded / tile_rows;
-        std::vector<std::pair<Eigen::Index, Eigen::Index>> work;  // (row tile, leaf) with a needed row
-        for (Eigen::Index rt = 0; rt < row_tiles; ++rt) {
+        const int team = max_threads();  // callers size per-thread state by max_threads()
+        (void)team;
+        // A tile is needed when one of its rows needs the leaf.
+        auto needed = [&](Eigen::Index rt, Eigen::Index l) {
+            if (need == nullptr) return true;
             const Eigen::Index r0 = rt * tile_rows, live = std::min(tile_rows, r - r0);
-            for (Eigen::Index l = 0; l < L; ++l) {
-                bool any = need == nullptr;
-                for (Eigen::Index a = 0; a < live && !any; ++a) any = need[(r0 + a) * stride + l] != 0;
-                if (any) work.emplace_back(rt, l);
-            }
-        }
+            for (Eigen::Index a = 0; a < live; ++a)
+                if (need[(r0 + a) * stride + l] != 0) return true;
+            return false;
+        };
+        // One work item per leaf with a needed tile: its row tiles run back to back on one thread,
+        // so the leaf's rows come from memory once, not once per row tile.
+        std::vector<Eigen::Index> work;
+        for (Eigen::Index l = 0; l < L; ++l)
+            for (Eigen::Index rt = 0; rt < row_tiles; ++rt)
+                if (needed(rt, l)) {
+                    work.push_back(l);
+                    break;
+                }
         if (work.empty()) return;
         const Lhs lhs = make_lhs(ids, r, padded);
         const auto count = static_cast<Eigen::Index>(work.size());
         const bool par = parallel && count > 1;  // see compute()
         (void)par;
-        CORESET_OMP(omp parallel if (par))
+        CORESET_OMP(omp parallel if (par) num_threads(team))
         {
             RowMatrix<Scalar> gram;
             std::vector<Scalar> buf(static_cast<std::size_t>(2 * leaf_width));
             CORESET_OMP(omp for schedule(dynamic, 1))
             for (Eigen::Index w = 0; w < count; ++w) {
-                const Eigen::Index rt = work[static_cast<std::size_t>(w)].first, l = work[static_cast<std::size_t>(w)].second;
-                const Eigen::Index r0 = rt * tile_rows, c0 = leaf_begin(l), cn = leaf_end(l) - c0;
+                const Eigen::Index l = work[static_cast<std::size_t>(w)];
+                const Eigen::Index c0 = leaf_begin(l), cn = leaf_end(l) - c0;
                 const Eigen::Index cp = l + 1 == L ? padded_rows() - c0 : leaf_width;
-                gram.resize(tile_rows, cp);
-                gram_tile(lhs, r0, tile_rows, c0, cp, gram);
-                const Eigen::Index live = std::min(tile_rows, r - r0);
-                for (Eigen::Index a = 0; a < live; ++a) {
-                    if (need != nullptr && need[(r0 + a) * stride + l] == 0) continue;
-                    finish_row(ids[r0 + a], c0, cn, gram.row(a).data(), buf.data());
-                    fn(r0 + a, c0, cn, static_cast<const Scalar*>(buf.data()));
+                for (Eigen::Index rt = 0; rt < row_tiles; ++rt) {
+                    if (!needed(rt, l)) continue;
+                    const Eigen::Index r0 = rt * tile_rows, live = std::min(tile_rows, r - r0);
+                    gram.resize(tile_rows, cp);
+                    gram_tile(lhs, r0, tile_rows, c0, cp, gram);
+                    for (Eigen::Index a = 0; a < live; ++a) {
+                        if (need != nullptr && need[(r0 + a) * stride + l] == 0) continue;
+                        finish_row(ids[r0 + a], c0, cn, gram.row(a).data(), buf.data());
+                        fn(r0 + a, c0, cn, static_cast<const Scalar*>(buf.data()));
+                    }
                 }
             }
         }
@@ -447,9 +461,15 @@ private:
     }
     // The rows padded with zero rows to a multiple of 48: the right-hand factor of every GEMM, so
     // that no column of a tile falls in a narrower (differently accumulated) kernel edge.
-    static RowMatrix<Scalar> padded_copy(const RowMatrix<Scalar>& x) {
+    // Column-major: Eigen packs the ground rows of a tile as its left-hand panel (it evaluates
+    // the row-major Gram tile as its transpose), and packing reads one contiguous run per feature
+    // from a column-major block instead of gathering across rows (measured: packing took a quarter
+    // of a blocked run at d = 64 with the row-major copy). The packed panel, hence every distance,
+    // is the same.
+    using RhsMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+    static RhsMatrix padded_copy(const RowMatrix<Scalar>& x) {
         const Eigen::Index padded = (x.rows() + row_quantum - 1) / row_quantum * row_quantum;
-        RowMatrix<Scalar> out(padded, x.cols());
+        RhsMatrix out(padded, x.cols());
         out.topRows(x.rows()) = x;
         out.bottomRows(padded - x.rows()).setZero();
         return out;
@@ -457,7 +477,7 @@ private:
     Eigen::Index padded_rows() const noexcept { return factored_ ? rhs_e_.rows() : rhs_.rows(); }
 
     // gram = a[r0 .. r0 + rn) * b[c0 .. c0 + cp)^T, summed over fixed depth chunks.
-    static void product_tile(const RowMatrix<Scalar>& a, const RowMatrix<Scalar>& b, Eigen::Index r0, Eigen::Index rn,
+    static void product_tile(const RowMatrix<Scalar>& a, const RhsMatrix& b, Eigen::Index r0, Eigen::Index rn,
                              Eigen::Index c0, Eigen::Index cp, RowMatrix<Scalar>& gram) {
         const Eigen::Index d = a.cols();
         for (Eigen::Index k0 = 0; k0 < d; k0 += depth_chunk) {
@@ -570,8 +590,10 @@ private:
         return d2;
     }
 
-    RowMatrix<Scalar> x_, rhs_;             // explicit rows, and their padded copy
-    RowMatrix<Scalar> e_, h_, rhs_e_, rhs_h_;  // factored rows: the two factors, and padded copies
+    RowMatrix<Scalar> x_;                  // explicit rows
+    RhsMatrix rhs_;                        // and their padded copy
+    RowMatrix<Scalar> e_, h_;              // factored rows: the two factors
+    RhsMatrix rhs_e_, rhs_h_;              // and their padded copies
     Vector<Scalar> sq_;
     Eigen::MatrixXd centres_;  // after cluster(): each leaf's bounding ball (double)
     Eigen::VectorXd radius_, centre_sq_, leaf_sq_;  // its radius, |centre|^2, largest |row|^2
