@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 #if defined(__SSE2__) || defined(__AVX__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -559,26 +560,26 @@ private:
     // -fno-math-errno. The SIMD square roots are IEEE-exact too (unlike Eigen's packet sqrt under
     // EIGEN_FAST_MATH, a reciprocal estimate plus a Newton step), so an entry's value does not
     // depend on whether it falls in a vector or in the scalar tail.
-    static void sqrt_in_place(float* v, Eigen::Index n) {
+    static void sqrt_in_place(Scalar* v, Eigen::Index n) {
+        constexpr bool single = std::is_same<Scalar, float>::value;
         Eigen::Index b = 0;
 #if defined(__AVX512F__)
-        for (; b + 16 <= n; b += 16) _mm512_storeu_ps(v + b, _mm512_sqrt_ps(_mm512_loadu_ps(v + b)));
+        if constexpr (single)
+            for (; b + 16 <= n; b += 16) _mm512_storeu_ps(v + b, _mm512_sqrt_ps(_mm512_loadu_ps(v + b)));
+        else
+            for (; b + 8 <= n; b += 8) _mm512_storeu_pd(v + b, _mm512_sqrt_pd(_mm512_loadu_pd(v + b)));
 #elif defined(__AVX__)
-        for (; b + 8 <= n; b += 8) _mm256_storeu_ps(v + b, _mm256_sqrt_ps(_mm256_loadu_ps(v + b)));
+        if constexpr (single)
+            for (; b + 8 <= n; b += 8) _mm256_storeu_ps(v + b, _mm256_sqrt_ps(_mm256_loadu_ps(v + b)));
+        else
+            for (; b + 4 <= n; b += 4) _mm256_storeu_pd(v + b, _mm256_sqrt_pd(_mm256_loadu_pd(v + b)));
 #elif defined(__SSE2__)
-        for (; b + 4 <= n; b += 4) _mm_storeu_ps(v + b, _mm_sqrt_ps(_mm_loadu_ps(v + b)));
+        if constexpr (single)
+            for (; b + 4 <= n; b += 4) _mm_storeu_ps(v + b, _mm_sqrt_ps(_mm_loadu_ps(v + b)));
+        else
+            for (; b + 2 <= n; b += 2) _mm_storeu_pd(v + b, _mm_sqrt_pd(_mm_loadu_pd(v + b)));
 #endif
-        for (; b < n; ++b) v[b] = std::sqrt(v[b]);
-    }
-    static void sqrt_in_place(double* v, Eigen::Index n) {
-        Eigen::Index b = 0;
-#if defined(__AVX512F__)
-        for (; b + 8 <= n; b += 8) _mm512_storeu_pd(v + b, _mm512_sqrt_pd(_mm512_loadu_pd(v + b)));
-#elif defined(__AVX__)
-        for (; b + 4 <= n; b += 4) _mm256_storeu_pd(v + b, _mm256_sqrt_pd(_mm256_loadu_pd(v + b)));
-#elif defined(__SSE2__)
-        for (; b + 2 <= n; b += 2) _mm_storeu_pd(v + b, _mm_sqrt_pd(_mm_loadu_pd(v + b)));
-#endif
+        (void)single;
         for (; b < n; ++b) v[b] = std::sqrt(v[b]);
     }
     Scalar transform(Scalar d2) const {
