@@ -125,17 +125,14 @@ void selectors(const char* tag) {
             }
             crest.select(cg, loss);
             for (const auto& b : crest.coresets()) {
-                Coreset<double> c;
-                c.indices = b.indices;
-                c.weights = b.weights;
+                Coreset<double> c{b.indices, b.weights, {}, {}};
                 print(t + ".crest.round" + std::to_string(round) + ".coreset" + std::to_string(b.coreset), c);
             }
             crest.begin_region(1.0, Eigen::VectorXd::Ones(4), Eigen::VectorXd::Constant(4, 0.5 + round));
             crest.record_update(Eigen::VectorXd::Constant(4, -0.1));
             crest.check(3.0);
         }
-        Coreset<double> pool;
-        pool.indices = crest.active();
+        Coreset<double> pool{crest.active(), {}, {}, {}};
         print(t + ".crest.pool", pool);
     }
 }
