@@ -27,7 +27,7 @@ inline double normal(coreset::detail::Rng& rng) {
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * rng.uniform());
 }
 
-/// The peers' "synthetic" workload (research/performance.md): rows from 20 Gaussian clusters with
+/// The peers' "synthetic" workload (as the peers were measured on the project machine): rows from 20 Gaussian clusters with
 /// Dirichlet(1, ..., 1) proportions, centres N(0, I), within-cluster noise N(0, 0.25^2 I), each row
 /// then scaled by a lognormal factor exp(0.75 z). n x d, column-major (what users hold), seeded by
 /// (n, d) unless a seed is given.

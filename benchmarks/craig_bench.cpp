@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// CRAIG and its facility-location engine: the peers' workloads, the grid of the issue, the distance
+// CRAIG and its facility-location engine: the peers' workloads, a size grid, the distance
 // phase against a plain Eigen GEMM of the same shape, and peak memory.
 //
 //   build/benchmarks/craig_bench --benchmark_filter=Peer --benchmark_repetitions=3
@@ -30,7 +30,7 @@ void report(benchmark::State& state, const Coreset<float>& r, Eigen::Index n) {
     state.counters["peak_MiB"] = peak_rss_mib();
 }
 
-// ---- The peers' workloads (issue 3's table) ---------------------------------------------------
+// ---- The peers' workloads (apricot and submodlib, measured on the project machine) -------------
 
 void BM_Peer_FashionMNIST_Class0(benchmark::State& state) {
     const Eigen::MatrixXf x = coreset_bench::rows_of_class(coreset_bench::fashion_mnist(), 0);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Factored last-layer gradients (issue 7): Craig per class and GradMatch per class on the factors
+// Factored last-layer gradients: Craig per class and GradMatch per class on the factors
 // (errors n x C, activations n x (1 + E)) against the same selections on the explicit
 // n x C (1 + E) matrix, n = 60 000, C = 10, 10 balanced classes, budget 1 % (600 rows).
 // The gradients come from random logits and ReLU-like embeddings through

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// GRAD-MATCH (non-negative ridge OMP): the peers' synthetic workloads, the issue's grid, the
+// GRAD-MATCH (non-negative ridge OMP): the peers' synthetic workloads, the size grid, the
 // policies and variants, and the correlation pass G r that bounds every pick from below.
 //
 //   build-bench/benchmarks/grad_match_bench --benchmark_filter=Peer --benchmark_repetitions=3
@@ -49,7 +49,7 @@ double target_norm(const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& 
     return x.template cast<double>().colwise().sum().norm();
 }
 
-// ---- The peers' workloads (research/performance.md section 3b; issue 4's table) --------------
+// ---- The peers' workloads (as measured for CORDS on the project machine) --------------------
 
 // float32, target = column sum, lambda = 0.5, ActiveSet. args: n, d, budget.
 void BM_Peer_Synthetic(benchmark::State& state) {

@@ -81,7 +81,7 @@ void BM_Large(benchmark::State& state) {
 
 }  // namespace
 
-// What was run for docs/benchmarks.md (section "Large n and GreeDi"), and the two targets,
+// What was run for docs/benchmarks.md (section "Large n and GreeDi"), and the two large-n targets,
 // which take far longer than the 10 minutes a run may take on the project's 2-core machine (see
 // that section for the arithmetic): they are registered so that a larger machine can run them.
 BENCHMARK(BM_Large)

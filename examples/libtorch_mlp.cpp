@@ -2,14 +2,15 @@
 // CRAIG coresets in a LibTorch training loop: the papers' 784-100-10 sigmoid MLP on Fashion-MNIST.
 // Shows the three things a LibTorch user needs:
 //   1. the per-example last-layer proxy p - onehot(y), computed with tensor operations;
-//   2. handing a contiguous [n, d] float tensor to coreset as an Eigen::Map (no copy), and the
-//      selected indices and weights back as tensors;
+//   2. handing a contiguous [n, d] float tensor to coreset without a copy, and the selected
+//      indices and weights back as tensors (coreset/torch.hpp);
 //   3. training with per-example weights, loss = mean_j(w_j * CE_j), on a sampler over the subset.
 //
 //   libtorch_mlp [--epochs 3] [--reselect 1] [--budget 0.1] [--train-size 60000] [--seed 0]
 #include <torch/torch.h>
 
 #include <coreset/coreset.hpp>
+#include <coreset/torch.hpp>
 
 #include <chrono>
 #include <iomanip>
@@ -21,16 +22,7 @@
 
 namespace {
 
-static_assert(sizeof(Eigen::Index) == sizeof(int64_t), "coreset indices are handed to torch as int64");
-
 using RowMatrixXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-/// A read-only Eigen view of a 2-D float CPU tensor, without copying (the tensor must stay alive).
-Eigen::Map<const RowMatrixXf> as_eigen(const torch::Tensor& t) {
-    TORCH_CHECK(t.dim() == 2 && t.scalar_type() == torch::kFloat && t.device().is_cpu() && t.is_contiguous(),
-                "as_eigen: need a contiguous 2-D float CPU tensor");
-    return Eigen::Map<const RowMatrixXf>(t.data_ptr<float>(), t.size(0), t.size(1));
-}
 
 /// Fashion-MNIST as tensors: images [n, 784] in [0, 1], labels [n] (int64).
 std::pair<torch::Tensor, torch::Tensor> load(const std::string& split, int64_t limit) {
@@ -77,8 +69,8 @@ int main(int argc, char** argv) {
         const auto [x, y] = load("train", train_size);
         const auto [x_test, y_test] = load("t10k", 10000);
         const int64_t n = x.size(0), k = std::max<int64_t>(1, int64_t(budget * double(n) + 0.5));
-        // Labels as an Eigen integer vector for the per-class selection (int64 tensor -> Map, no copy).
-        const Eigen::Map<const Eigen::Matrix<int64_t, Eigen::Dynamic, 1>> labels(y.data_ptr<int64_t>(), n);
+        // Labels as an Eigen view of the int64 tensor for the per-class selection (no copy).
+        const auto labels = coreset::tensor_labels(y);
 
         torch::nn::Sequential net(torch::nn::Linear(784, 100), torch::nn::Sigmoid(),
                                   torch::nn::Linear(100, 10));
@@ -100,12 +92,9 @@ int main(int argc, char** argv) {
                                 .contiguous();
                 }
                 // 2. coreset reads the tensor's memory directly; weights are cluster sizes (sum n).
-                const coreset::Coreset<float> cs = craig.select(as_eigen(proxy), labels, k);
-                subset =
-                    torch::from_blob(const_cast<Eigen::Index*>(cs.indices.data()), {cs.size()}, torch::kLong)
-                        .clone();
-                const Eigen::VectorXf w = coreset::mean_one(cs.weights);  // mean 1 for mean_j(w_j * CE_j)
-                weights = torch::from_blob(const_cast<float*>(w.data()), {cs.size()}, torch::kFloat).clone();
+                const coreset::Coreset<float> cs = craig.select(coreset::tensor_rows<float>(proxy), labels, k);
+                subset = coreset::indices_tensor(cs);
+                weights = coreset::weights_tensor(coreset::mean_one(cs.weights));  // mean 1: mean_j(w_j * CE_j)
                 select_s += std::chrono::duration<double>(Clock::now() - t0).count();
             }
             // 3. A shuffled sampler over the subset, mini-batches of 32, per-example weighted loss.

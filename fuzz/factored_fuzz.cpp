@@ -469,7 +469,7 @@ void run(Bytes& in, bool bad_allowed) {
     const auto call = [&](const auto& rows) {
         GradMatch gm(o);
         if (mode == 0) return gm.select(rows, budget);
-        if (mode == 1) return gm.select(rows, t, budget);
+        if (mode == 1) return gm.select(rows, Target(t), budget);
         if (mode == 2) return gm.select(rows, labels, budget);
         return gm.select_batches(rows, bs, budget);
     };
@@ -488,7 +488,7 @@ void run(Bytes& in, bool bad_allowed) {
                 if (mode == 0)
                     gm.select(g, budget, rec);
                 else
-                    gm.select(g, t, budget, rec);
+                    gm.select(g, Target(t), budget, rec);
                 grad_match_tie(o, pf, x, target, mode == 1 ? &t : nullptr, budget);
             }
         }

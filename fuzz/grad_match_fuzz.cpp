@@ -54,7 +54,7 @@ void run(Bytes& in, bool bad_allowed) {
         if (bad_target) bad = true;
         target = t.template cast<double>();
         if (verbose()) note("target\n" + show(t));
-        run_checked([&] { c = GradMatch(o).select(x, t, budget); }, "GradMatch", threw);
+        run_checked([&] { c = GradMatch(o).select(x, Target(t), budget); }, "GradMatch", threw);
     } else if (mode == 2) {
         bool bad_labels = false;
         Eigen::Matrix<Index, Eigen::Dynamic, 1> y = in.labels(n, in.range(1, 4), bad_allowed, bad_labels);

@@ -43,5 +43,16 @@ ensure_packages() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# cxx_flags DEFAULT: the compiler flags a script builds with: the caller's CXXFLAGS when set (even
+# to the empty string), DEFAULT otherwise. Scripts pass it as CMAKE_CXX_FLAGS, so a user's
+# CXXFLAGS always reach the build (CMake reads CXXFLAGS only when a build directory is new).
+cxx_flags() {
+    if [ "${CXXFLAGS+set}" = set ]; then
+        printf '%s' "$CXXFLAGS"
+    else
+        printf '%s' "$1"
+    fi
+}
+
 # now: seconds since the epoch (for timings).
 now() { date +%s; }

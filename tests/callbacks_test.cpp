@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Ready-made callbacks: PrintProgress's lines against the selection they report, its schedule and
 // stream hygiene; TimeLimit's stops; both through the engine and through a selector.
+#include <algorithm>
 #include <chrono>
 #include <coreset/callbacks.hpp>
+#include <coreset/adacore.hpp>
 #include <coreset/craig.hpp>
+#include <coreset/grad_match.hpp>
 #include <coreset/facility_location.hpp>
 #include <iomanip>
 #include <regex>
@@ -168,4 +171,113 @@ TEST_CASE("PrintProgress reports the pick at which TimeLimit stops", "[callbacks
     const auto lines = lines_of(log.str());
     REQUIRE(lines.size() == 1);
     CHECK(lines[0].rfind("pick 1/10: row " + std::to_string(s.indices[0]) + ", ", 0) == 0);
+}
+
+namespace {
+
+// Records every step it sees; stops after `stop_after` steps (0 = never).
+struct Recorder {
+    std::vector<StepInfo> steps;
+    std::size_t stop_after = 0;
+    bool on_step(const StepInfo& info) {
+        steps.push_back(info);
+        return stop_after != 0 && steps.size() >= stop_after;
+    }
+};
+
+// A callback's view of a merged selection: the global row picked at each step, the merged
+// objective, one step count over all classes.
+template <class Scalar>
+void require_relayed(const Coreset<Scalar>& result, const Recorder& rec) {
+    REQUIRE(rec.steps.size() == result.indices.size());
+    for (std::size_t t = 0; t < rec.steps.size(); ++t) {
+        CHECK(rec.steps[t].step == static_cast<Eigen::Index>(t));
+        CHECK(rec.steps[t].picked == result.indices[t]);
+        CHECK(rec.steps[t].objective == result.objective[t]);
+    }
+}
+
+Eigen::VectorXi three_classes(Eigen::Index n) {
+    Eigen::VectorXi y(n);
+    for (Eigen::Index i = 0; i < n; ++i) y[i] = static_cast<int>((i * 5) % 3);
+    return y;
+}
+
+}  // namespace
+
+TEST_CASE("Every per-class and per-batch select takes callbacks, which see the merged selection", "[callbacks]") {
+    const Eigen::MatrixXd x = gaussian<double>(90, 4, 11);
+    const Eigen::VectorXi y = three_classes(90);
+    const Craig craig;
+    SECTION("Craig per class: same result as without callbacks, global rows, F of the union") {
+        Recorder rec;
+        const auto with = craig.select(x, y, 12, rec);
+        const auto without = craig.select(x, y, 12);
+        CHECK(with.indices == without.indices);
+        CHECK(with.weights == without.weights);
+        CHECK(with.objective == without.objective);
+        require_relayed(with, rec);
+    }
+    SECTION("Craig per class: a stop skips the classes not yet selected") {
+        Recorder rec;
+        rec.stop_after = 2;
+        const auto cut = craig.select(x, y, 12, rec);
+        CHECK(cut.status == Status::StoppedByCallback);
+        CHECK(cut.size() == 2);
+        CHECK(rec.steps.size() == 2);
+        const auto full = craig.select(x, y, 12);
+        CHECK(std::vector<Eigen::Index>(full.indices.begin(), full.indices.begin() + 2) == cut.indices);
+    }
+    SECTION("Craig per batch: callbacks see batch indices") {
+        Recorder rec;
+        const auto b = craig.select_batches(x, 10, 30, rec);
+        REQUIRE(rec.steps.size() == 3);
+        for (std::size_t t = 0; t < 3; ++t) CHECK(rec.steps[t].picked == b.indices[t * 10] / 10);
+        CHECK(b.indices == craig.select_batches(x, 10, 30).indices);
+    }
+    SECTION("AdaCore per class") {
+        AdaCore<double> ada(90);
+        ada.update(x, Eigen::MatrixXd::Constant(90, 4, 0.5));
+        Recorder rec;
+        const auto with = ada.select(y, 9, rec);
+        CHECK(with.indices == ada.select(y, 9).indices);
+        require_relayed(with, rec);
+    }
+    SECTION("GradMatch per class and towards a Target") {
+        const GradMatch gm;
+        Recorder rec;
+        const auto with = gm.select(x, y, 9, rec);
+        CHECK(with.indices == gm.select(x, y, 9).indices);
+        // OMP reports every pick, also an atom that later leaves the support: each returned row
+        // was reported (as a global row), and the steps are numbered over all classes.
+        REQUIRE(rec.steps.size() >= with.indices.size());
+        for (std::size_t t = 0; t < rec.steps.size(); ++t) CHECK(rec.steps[t].step == static_cast<Eigen::Index>(t));
+        for (Eigen::Index i : with.indices)
+            CHECK(std::any_of(rec.steps.begin(), rec.steps.end(), [&](const StepInfo& s) { return s.picked == i; }));
+        Recorder rt;
+        const Eigen::VectorXd target = x.colwise().sum().transpose();
+        const auto towards = gm.select(x, Target(target), 9, rt);
+        CHECK(towards.indices == gm.select(x, 9).indices);  // the column sum is the default target
+        REQUIRE(rt.steps.size() >= towards.indices.size());
+        CHECK(rt.steps.back().objective == towards.objective.back());
+    }
+}
+
+TEST_CASE("num_threads: validated, and the same result for 1 and 2 threads", "[callbacks][threads]") {
+    CraigOptions bad;
+    bad.num_threads = -1;
+    CHECK_THROWS_MATCHES(Craig(bad), std::invalid_argument,
+                         message_is("CraigOptions::validate(): num_threads must satisfy num_threads >= 0 (got -1)"));
+    const Eigen::MatrixXf x = gaussian<float>(400, 8, 3);
+    const Eigen::VectorXi y = three_classes(400);
+    CraigOptions one, two;
+    one.num_threads = 1;
+    two.num_threads = 2;
+    const auto a = Craig(one).select(x, y, 40), b = Craig(two).select(x, y, 40);
+    CHECK(a.indices == b.indices);
+    CHECK(a.weights == b.weights);
+    GradMatchOptions g1, g2;
+    g1.num_threads = 1;
+    g2.num_threads = 2;
+    CHECK(GradMatch(g1).select(x, 30).weights == GradMatch(g2).select(x, 30).weights);
 }

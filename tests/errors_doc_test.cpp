@@ -128,7 +128,7 @@ std::vector<ErrorCase> cases() {
             .select(factored(data(5, 2), h), y, 2);
     });
     add("factored.hpp", "GradMatch: target of length 5 for C E = 6",
-        [] { GradMatch().select(factored(data(5, 2), data(5, 3)), V::Ones(5), 2); });
+        [] { GradMatch().select(factored(data(5, 2), data(5, 3)), Target(V::Ones(5)), 2); });
     add("factored.hpp", "Craig per batch: float products past the range of float (a batch mean of inf)", [] {
         const Eigen::MatrixXf big = Eigen::MatrixXf::Constant(4, 2, 1e30f);
         Craig().select_batches(factored(big, big), 2, 2);
@@ -155,6 +155,8 @@ std::vector<ErrorCase> cases() {
         [] { with_field<FLO>([](FLO& o) { o.memory_budget_bytes = 0; }).validate(); });
     add("facility_location.hpp", "evaluation = 7",
         [] { with_field<FLO>([](FLO& o) { o.evaluation = static_cast<Evaluation>(7); }).validate(); });
+    add("facility_location.hpp", "num_threads = -1",
+        [] { with_field<FLO>([](FLO& o) { o.num_threads = -1; }).validate(); });
     add("facility_location.hpp", "invalid options (checked first, as validate())",
         [x] { facility_location(x, 2, with_field<FLO>([](FLO& o) { o.epsilon = 1; })); });
     add("facility_location.hpp", "0 x 3 rows", [] { facility_location(M(0, 3), 1); });
@@ -233,14 +235,15 @@ std::vector<ErrorCase> cases() {
     });
     add("grad_match.hpp", "class_budget = 7",
         [] { GradMatch(with_field<GMO>([](GMO& o) { o.class_budget = static_cast<ClassBudget>(7); })); });
+    add("grad_match.hpp", "num_threads = -2", [] { GradMatch(with_field<GMO>([](GMO& o) { o.num_threads = -2; })); });
     add("grad_match.hpp", "5 x 0 gradients", [] { GradMatch().select(M(5, 0), 2); });
     add("grad_match.hpp", "an infinite gradient", [x] { GradMatch().select(with(x, 1, 1, -kInf), 2); });
     add("grad_match.hpp", "budget = 0", [x] { GradMatch().select(x, 0); });
-    add("grad_match.hpp", "target: 0 x 3 gradients", [] { GradMatch().select(M(0, 3), V::Ones(3), 1); });
-    add("grad_match.hpp", "target: a 3 x 2 matrix", [x] { GradMatch().select(x, M::Ones(3, 2), 2); });
-    add("grad_match.hpp", "target: length 2 for d = 3", [x] { GradMatch().select(x, V::Ones(2), 2); });
-    add("grad_match.hpp", "target: a NaN entry", [x] { GradMatch().select(x, vec({1, kNaN, 1}), 2); });
-    add("grad_match.hpp", "target: budget = 6 > n", [x] { GradMatch().select(x, V::Ones(3), 6); });
+    add("grad_match.hpp", "target: 0 x 3 gradients", [] { GradMatch().select(M(0, 3), Target(V::Ones(3)), 1); });
+    add("grad_match.hpp", "target: a 3 x 2 matrix", [x] { GradMatch().select(x, Target(M::Ones(3, 2)), 2); });
+    add("grad_match.hpp", "target: length 2 for d = 3", [x] { GradMatch().select(x, Target(V::Ones(2)), 2); });
+    add("grad_match.hpp", "target: a NaN entry", [x] { GradMatch().select(x, Target(vec({1, kNaN, 1})), 2); });
+    add("grad_match.hpp", "target: budget = 6 > n", [x] { GradMatch().select(x, Target(V::Ones(3)), 6); });
     add("grad_match.hpp", "labels: a NaN gradient", [x, y] { GradMatch().select(with(x, 0, 0, kNaN), y, 2); });
     add("grad_match.hpp", "labels: 6 labels for 5 rows", [x] { GradMatch().select(x, ivec({0, 1, 0, 1, 0, 1}), 2); });
     add("grad_match.hpp", "labels: a label -3", [x] { GradMatch().select(x, ivec({0, 1, 0, -3, 0}), 2); });
@@ -339,6 +342,7 @@ std::vector<ErrorCase> cases() {
         Crest(Vi::Zero(10), o);
     };
     add("crest.hpp", "batch_size = 0", [=] { crest_with([](CO& o) { o.batch_size = 0; }); });
+    add("crest.hpp", "num_threads = -1", [=] { crest_with([](CO& o) { o.num_threads = -1; }); });
     add("crest.hpp", "subset_fraction = 1.5", [=] { crest_with([](CO& o) { o.subset_fraction = 1.5; }); });
     add("crest.hpp", "initial_coresets = 0", [=] { crest_with([](CO& o) { o.initial_coresets = 0; }); });
     add("crest.hpp", "max_coresets = 4 < initial_coresets = 5", [=] { crest_with([](CO& o) { o.max_coresets = 4; }); });

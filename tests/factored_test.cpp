@@ -207,7 +207,7 @@ TEST_CASE("factored: GradMatch gives the explicit matrix's picks and weights for
             o.lambda = lambda;
             const GradMatch gm(o);
             check_same(gm.select(g, 40), gm.select(dense, 40));
-            check_same(gm.select(g, target, 40), gm.select(dense, target, 40));
+            check_same(gm.select(g, coreset::Target(target), 40), gm.select(dense, coreset::Target(target), 40));
             check_same(gm.select(g, y, 45), gm.select(dense, y, 45));
             check_same(gm.select_batches(g, 6, 60), gm.select_batches(dense, 6, 60));
         }
@@ -274,7 +274,7 @@ TEST_CASE("factored: invalid factors and inputs are rejected with the selector's
     const FactoredGradients<double> g(e, h);
     CHECK_THROWS_MATCHES(Craig().select(g, 0), std::invalid_argument,
                          message_is("Craig::select(): budget must satisfy 1 <= budget <= n (got budget = 0, n = 5)"));
-    CHECK_THROWS_MATCHES(GradMatch().select(g, Eigen::VectorXd::Ones(5), 2), std::invalid_argument,
+    CHECK_THROWS_MATCHES(GradMatch().select(g, coreset::Target(Eigen::VectorXd::Ones(5)), 2), std::invalid_argument,
                          message_is("GradMatch::select(): target must have one entry per column of gradients (got 5 "
                                     "entries for d = 6 columns)"));
     RowMatrixD zero = e;
@@ -338,7 +338,7 @@ TEST_CASE("factored: a factor row far larger than its product sets no scale (Cra
         CHECK(f.status == d.status);
         REQUIRE(f.weights.size() == 1);
         CHECK_THAT(f.weights[0], Catch::Matchers::WithinRel(d.weights[0], 1e-12));
-        CHECK(GradMatch(go).select(g2, Eigen::VectorXd(g2.dense().row(1).transpose()), 1).indices ==
+        CHECK(GradMatch(go).select(g2, coreset::Target(Eigen::VectorXd(g2.dense().row(1).transpose())), 1).indices ==
               std::vector<Index>{1});
         CHECK(GradMatch(go).select(g2, Eigen::VectorXi::Zero(2), 1).indices == std::vector<Index>{1});
     }
@@ -427,8 +427,8 @@ TEST_CASE("factored: GradMatch correlates float factors whose products pass floa
             o.tolerance = 0;
             o.normalize = normalize;
             o.nonnegativity = nn;
-            const auto f = GradMatch(o).select(gf, t, 2);
-            const auto d = GradMatch(o).select(gd, Eigen::VectorXd(t.cast<double>()), 2);
+            const auto f = GradMatch(o).select(gf, coreset::Target(t), 2);
+            const auto d = GradMatch(o).select(gd, coreset::Target(Eigen::VectorXd(t.cast<double>())), 2);
             INFO("normalize " << normalize << ", " << nn);
             REQUIRE(f.size() >= 1);
             CHECK(f.indices == d.indices);

@@ -266,7 +266,7 @@ TEMPLATE_TEST_CASE("GradMatch: orthogonal rows give the closed form, and larger 
     for (double lambda : {0.0, 0.5, 2.0, 10.0}) {
         GradMatchOptions o;
         o.lambda = lambda;
-        const auto cs = GradMatch(o).select(G, t.cast<TestType>(), d);
+        const auto cs = GradMatch(o).select(G, Target(t.cast<TestType>()), d);
         require_valid(cs, d);
         REQUIRE(cs.indices == expected_order);
         REQUIRE(cs.status == Status::Exhausted);
@@ -299,7 +299,7 @@ TEST_CASE("GradMatch: exact recovery of a sparse non-negative combination", "[gr
             o.lambda = 0;
             o.nonnegativity = policy;
             o.normalize = normalize;
-            const auto cs = GradMatch(o).select(G, t, 12);
+            const auto cs = GradMatch(o).select(G, Target(t), 12);
             INFO("policy " << policy << ", normalize " << normalize);
             REQUIRE(cs.status == Status::ToleranceReached);
             REQUIRE(cs.size() == 5);
@@ -323,7 +323,7 @@ TEST_CASE("GradMatch: exact recovery in float within float accuracy", "[grad_mat
     GradMatchOptions o;
     o.lambda = 0;
     o.tolerance = 1e-5;
-    const auto cs = GradMatch(o).select(G, t, 10);
+    const auto cs = GradMatch(o).select(G, Target(t), 10);
     REQUIRE(cs.status == Status::ToleranceReached);
     std::vector<Index> got = cs.indices;
     std::sort(got.begin(), got.end());
@@ -346,7 +346,7 @@ TEST_CASE("GradMatch: agrees with the from-scratch reference on random problems"
                         GradMatchOptions o;
                         o.lambda = lambda;
                         o.nonnegativity = policy;
-                        const auto cs = GradMatch(o).select(G, t, budget);
+                        const auto cs = GradMatch(o).select(G, Target(t), budget);
                         const auto ref = reference_omp(G, t, budget, lambda, policy, o.tolerance);
                         INFO("seed " << seed << ", d " << d << ", lambda " << lambda << ", " << policy
                                      << ", user target " << user_target);
@@ -395,7 +395,7 @@ TEST_CASE("GradMatch: where the two policies part ways, each still follows its r
             o.lambda = c.lambda;
             o.tolerance = 0;
             o.nonnegativity = policy;
-            const auto cs = GradMatch(o).select(G, t, budget);
+            const auto cs = GradMatch(o).select(G, Target(t), budget);
             const auto ref = reference_omp(G, t, budget, c.lambda, policy, 0.0);
             INFO("seed " << c.seed << ", " << policy);
             require_valid(cs, n);
@@ -418,7 +418,7 @@ TEST_CASE("GradMatch: agrees with the reference without ridge (lambda = 0)", "[g
             GradMatchOptions o;
             o.lambda = 0;
             o.nonnegativity = policy;
-            const auto cs = GradMatch(o).select(G, t, 8);
+            const auto cs = GradMatch(o).select(G, Target(t), 8);
             const auto ref = reference_omp(G, t, 8, 0.0, policy, o.tolerance);
             INFO("seed " << seed << ", " << policy);
             REQUIRE(cs.indices == ref.indices);
@@ -600,17 +600,17 @@ TEST_CASE("GradMatch: tolerance stops early with ToleranceReached", "[grad_match
 TEST_CASE("GradMatch: no positive correlation means Exhausted, never padding", "[grad_match]") {
     const Eigen::MatrixXd G = gaussian<double>(30, 5, 4).cwiseAbs();
     const Eigen::VectorXd t = -colsum(G);  // every row is negatively correlated with the target
-    auto cs = GradMatch().select(G, t, 10);
+    auto cs = GradMatch().select(G, Target(t), 10);
     REQUIRE(cs.status == Status::Exhausted);
     REQUIRE(cs.size() == 0);
     REQUIRE(cs.objective.empty());
     // A zero target is met by the empty set.
-    cs = GradMatch().select(G, Eigen::VectorXd::Zero(5), 10);
+    cs = GradMatch().select(G, Target(Eigen::VectorXd::Zero(5)), 10);
     REQUIRE(cs.status == Status::ToleranceReached);
     REQUIRE(cs.size() == 0);
     // Every row picked and still under budget: Exhausted with fewer rows, no fill.
     const Eigen::MatrixXd few = gaussian<double>(6, 20, 8);
-    cs = GradMatch().select(few, gaussian<double>(20, 1, 9), 6);
+    cs = GradMatch().select(few, Target(gaussian<double>(20, 1, 9)), 6);
     REQUIRE(cs.status == Status::Exhausted);
     REQUIRE(cs.size() < 6);
     require_valid(cs, 6);
@@ -623,9 +623,9 @@ TEMPLATE_TEST_CASE("GradMatch: a user target as row or column vector, float or d
     const Eigen::Matrix<TestType, 1, Eigen::Dynamic> row = val.colwise().sum();
     const Eigen::Matrix<TestType, Eigen::Dynamic, 1> col = row.transpose();
     const GradMatch gm;
-    const auto a = gm.select(G, row, 12);
-    const auto b = gm.select(G, col, 12);
-    const auto c = gm.select(G, col.template cast<double>(), 12);
+    const auto a = gm.select(G, Target(row), 12);
+    const auto b = gm.select(G, Target(col), 12);
+    const auto c = gm.select(G, Target(col.template cast<double>()), 12);
     REQUIRE(a.indices == b.indices);
     REQUIRE(a.indices == c.indices);
     REQUIRE(a.weights == b.weights);
@@ -635,7 +635,7 @@ TEMPLATE_TEST_CASE("GradMatch: a user target as row or column vector, float or d
     REQUIRE_THAT(residual_norm(G, a, t), WithinRel(a.objective.back(), coreset_test::Tolerance<TestType>::rel * 10));
     // A column-major input and a row-major copy give the same result.
     const detail::RowMatrix<TestType> Gr = G;
-    const auto e = gm.select(Gr, col, 12);
+    const auto e = gm.select(Gr, Target(col), 12);
     REQUIRE(e.indices == a.indices);
     REQUIRE(e.weights == a.weights);
 }
@@ -691,7 +691,7 @@ TEMPLATE_TEST_CASE("GradMatch: per batch, members inherit the batch weight over 
         const Index lo = b * bs, len = std::min(bs, n - lo);
         means.row(b) = G.middleRows(lo, len).colwise().sum() / static_cast<TestType>(len);
     }
-    const auto batches = gm.select(means, colsum(G), 3);
+    const auto batches = gm.select(means, Target(colsum(G)), 3);
     REQUIRE(cs.status == batches.status);
     REQUIRE(cs.objective.size() == batches.objective.size());
     for (std::size_t s = 0; s < cs.objective.size(); ++s)
@@ -821,9 +821,9 @@ TEST_CASE("GradMatch: normalize picks by correlation over row norm", "[grad_matc
     G << 10.0, 6.0, 0.9, 0.1, -1.0, 0.5;
     const Eigen::Vector2d t(1.0, 0.0);
     GradMatchOptions o;
-    const auto plain = GradMatch(o).select(G, t, 1);
+    const auto plain = GradMatch(o).select(G, Target(t), 1);
     o.normalize = true;
-    const auto normed = GradMatch(o).select(G, t, 1);
+    const auto normed = GradMatch(o).select(G, Target(t), 1);
     REQUIRE(plain.indices == std::vector<Index>{0});
     REQUIRE(normed.indices == std::vector<Index>{1});
 }
@@ -831,17 +831,17 @@ TEST_CASE("GradMatch: normalize picks by correlation over row norm", "[grad_matc
 TEST_CASE("GradMatch: bad inputs throw invalid_argument naming the parameter", "[grad_match]") {
     const GradMatch gm;
     Eigen::MatrixXd G = gaussian<double>(10, 4, 20);
-    REQUIRE_THROWS_MATCHES(gm.select(G, Eigen::VectorXd::Ones(3), 2), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(gm.select(G, Target(Eigen::VectorXd::Ones(3)), 2), std::invalid_argument,
                            message_is("GradMatch::select(): target must have one entry per column of gradients (got 3 entries for d = 4 columns)"));
-    REQUIRE_THROWS_MATCHES(gm.select(G, Eigen::MatrixXd::Ones(2, 2), 2), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(gm.select(G, Target(Eigen::MatrixXd::Ones(2, 2)), 2), std::invalid_argument,
                            message_is("GradMatch::select(): target must be a vector (got 2 x 2)"));
     Eigen::VectorXd bad_t = Eigen::VectorXd::Ones(4);
     bad_t[2] = std::numeric_limits<double>::quiet_NaN();
-    REQUIRE_THROWS_MATCHES(gm.select(G, bad_t, 2), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(gm.select(G, Target(bad_t), 2), std::invalid_argument,
                            message_is("GradMatch::select(): target must be finite (got nan at index 2)"));
     REQUIRE_THROWS_MATCHES(gm.select(G, 0), std::invalid_argument,
                            message_is("GradMatch::select(): budget must satisfy 1 <= budget <= n (got budget = 0, n = 10)"));
-    REQUIRE_THROWS_MATCHES(gm.select(G, Eigen::VectorXd::Ones(4), 11), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(gm.select(G, Target(Eigen::VectorXd::Ones(4)), 11), std::invalid_argument,
                            message_is("GradMatch::select(): budget must satisfy 1 <= budget <= n (got budget = 11, n = 10)"));
     REQUIRE_THROWS_MATCHES(gm.select(G, Eigen::VectorXi::Zero(9), 2), std::invalid_argument,
                            message_is("GradMatch::select(): labels must have one entry per row of gradients (got 9 labels for n = 10 rows)"));
@@ -854,7 +854,7 @@ TEST_CASE("GradMatch: bad inputs throw invalid_argument naming the parameter", "
     G(4, 1) = std::numeric_limits<double>::infinity();
     REQUIRE_THROWS_MATCHES(gm.select(G, 2), std::invalid_argument,
                            message_is("GradMatch::select(): gradients must be finite (got inf at row 4, column 1)"));
-    REQUIRE_THROWS_MATCHES(gm.select(G, Eigen::VectorXd::Ones(4), 2), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(gm.select(G, Target(Eigen::VectorXd::Ones(4)), 2), std::invalid_argument,
                            message_is("GradMatch::select(): gradients must be finite (got inf at row 4, column 1)"));
     REQUIRE_THROWS_MATCHES(gm.select_batches(G, 2, 2), std::invalid_argument,
                            message_is("GradMatch::select_batches(): gradients must be finite (got inf at row 4, column 1)"));

@@ -154,7 +154,7 @@ std::vector<EntryPoint<Scalar>> entry_points() {
     e.push_back({"GradMatch", "GradMatch::select()", "gradients", true, true, true,
                  [](const M& g, Index k) { GradMatch().select(g, k); }});
     e.push_back({"GradMatch target", "GradMatch::select()", "gradients", true, true, true,
-                 [](const M& g, Index k) { GradMatch().select(g, V::Ones(g.cols()), k); }});
+                 [](const M& g, Index k) { GradMatch().select(g, Target(V::Ones(g.cols())), k); }});
     e.push_back({"GradMatch per class", "GradMatch::select()", "gradients", true, true, true,
                  [](const M& g, Index k) { GradMatch().select(g, Eigen::VectorXi::Zero(g.rows()), k); }});
     e.push_back({"GradMatch per batch", "GradMatch::select_batches()", "gradients", true, true, true,
@@ -255,10 +255,10 @@ TEMPLATE_TEST_CASE("reliability: NaN and infinities in targets, multiplicities, 
     for (Index j = 0; j < 3; ++j) {
         V t = V::Ones(3);
         t[j] = nan;
-        REQUIRE_THROWS_MATCHES(GradMatch().select(x, t, 2), std::invalid_argument,
+        REQUIRE_THROWS_MATCHES(GradMatch().select(x, Target(t), 2), std::invalid_argument,
                                message_is("GradMatch::select(): target must be finite (got nan at index " +
                                           std::to_string(j) + ")"));
-        REQUIRE_THROWS_MATCHES(GradMatch().select(x, Eigen::RowVectorXd(t.transpose().template cast<double>()), 2),
+        REQUIRE_THROWS_MATCHES(GradMatch().select(x, Target(Eigen::RowVectorXd(t.transpose().template cast<double>())), 2),
                                std::invalid_argument,
                                message_is("GradMatch::select(): target must be finite (got nan at index " +
                                           std::to_string(j) + ")"));
@@ -1088,7 +1088,7 @@ TEMPLATE_TEST_CASE("reliability: GradMatch gives bit-identical results for 1, 2 
         const GradMatch gm(o);
         require_thread_independent([&] { return gm.select(x, 30); });
         require_thread_independent([&] { return gm.select(x, y, 30); });
-        require_thread_independent([&] { return gm.select(x, Vec<TestType>::Ones(64), 30); });
+        require_thread_independent([&] { return gm.select(x, Target(Vec<TestType>::Ones(64)), 30); });
         require_thread_independent([&] { return gm.select_batches(x, 16, 160); });
     }
 }
@@ -1195,7 +1195,7 @@ TEST_CASE("reliability: a selector that threw is still usable and gives the same
     const auto g0 = gm.select(x, 10);
     CHECK_THROWS_WITH(gm.select(x, 10, Boom{2}), "boom");
     CHECK_THROWS_WITH(gm.select(x, y, 10, Boom{5}), "boom");
-    CHECK_THROWS_AS(gm.select(x, Eigen::VectorXd::Ones(4), 10), std::invalid_argument);
+    CHECK_THROWS_AS(gm.select(x, Target(Eigen::VectorXd::Ones(4)), 10), std::invalid_argument);
     CHECK(same_bits(gm.select(x, 10), g0));
 }
 

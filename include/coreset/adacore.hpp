@@ -56,6 +56,11 @@ struct AdaCoreOptions {
     Evaluation evaluation = CraigOptions{}.evaluation;
     /// Split of the budget over classes for `select(labels, budget)`. Default: Craig's (Proportional).
     ClassBudget class_budget = CraigOptions{}.class_budget;
+    /// Threads of the selector's own OpenMP regions (and of the Eigen products it runs outside
+    /// them), >= 0; 0 (the default) = OpenMP's default (OMP_NUM_THREADS, else the number of
+    /// cores). Bounds only the library's work: the caller's code and other threads are unaffected.
+    /// Results do not depend on it.
+    int num_threads = 0;
 
     /// Checks beta1, beta2, eps and hessian_power here and the shared fields with
     /// CraigOptions::validate() (messages then name AdaCoreOptions::validate()).
@@ -87,6 +92,7 @@ struct AdaCoreOptions {
         c.memory_budget_bytes = memory_budget_bytes;
         c.evaluation = evaluation;
         c.class_budget = class_budget;
+        c.num_threads = num_threads;
         return c;
     }
 };
@@ -263,13 +269,15 @@ public:
     /// sum to its size.
     /// \param labels integer vector of length n, values >= 0.
     /// \throws as select(budget), and for labels of the wrong length or negative.
-    template <class DerivedL, class = std::enable_if_t<std::is_integral<typename DerivedL::Scalar>::value>>
-    Coreset<Scalar> select(const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget) const {
+    template <class DerivedL, class... Callbacks,
+              class = std::enable_if_t<std::is_integral<typename DerivedL::Scalar>::value>>
+    Coreset<Scalar> select(const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget,
+                           Callbacks&&... callbacks) const {
         const char* where = "AdaCore::select()";
         detail::check_labels(labels, n_, where);
         detail::check_budget(budget, n_, where);
         const Matrix u = precondition(where);
-        return as_adacore(where, [&] { return Craig(options_.craig_options()).select(u, labels, budget); });
+        return as_adacore(where, [&] { return Craig(options_.craig_options()).select(u, labels, budget, callbacks...); });
     }
 
 private:
@@ -341,6 +349,7 @@ private:
     template <class DerivedG, class DerivedH>
     void commit(const std::vector<Eigen::Index>* rows, const Eigen::MatrixBase<DerivedG>& g,
                 const Eigen::MatrixBase<DerivedH>& h) {
+        const detail::ThreadScope threads(options_.num_threads);
         if (d_ == 0) {
             Matrix m = Matrix::Zero(n_, g.cols());
             Matrix r = Matrix::Zero(n_, g.cols());
@@ -354,6 +363,7 @@ private:
         CORESET_OMP(omp parallel for schedule(static) if (count * d >= 32768))
         for (Eigen::Index j = 0; j < count; ++j) {
             const Eigen::Index i = rows ? (*rows)[static_cast<std::size_t>(j)] : j;
+            detail::note_team();
             for (Eigen::Index k = 0; k < d; ++k) {
                 const double gv = static_cast<double>(g.derived().coeff(j, k));
                 const double hv = static_cast<double>(h.derived().coeff(j, k));
@@ -385,12 +395,14 @@ private:
     // out(i, k) = fn(g_bar(i, k), h_bar(i, k)), in double, rounded once.
     template <class Fn>
     Matrix compute(const char* where, Fn fn) const {
+        const detail::ThreadScope threads(options_.num_threads);
         require_observed(where);
         Matrix out(n_, d_);
         const Eigen::Index n = n_, d = d_;
         CORESET_OMP(omp parallel for schedule(static) if (n * d >= 32768))
         for (Eigen::Index i = 0; i < n; ++i) {
             const std::int64_t t = steps_[static_cast<std::size_t>(i)];
+            detail::note_team();
             const double c1 = correction(options_.beta1, t), c2 = std::sqrt(correction(options_.beta2, t));
             for (Eigen::Index k = 0; k < d; ++k)
                 out(i, k) = static_cast<Scalar>(

@@ -33,6 +33,11 @@ struct CraigOptions {
     Evaluation evaluation = Evaluation::Auto;
     /// Split of the budget over classes for the per-class overload. Default Proportional.
     ClassBudget class_budget = ClassBudget::Proportional;
+    /// Threads of the selector's own OpenMP regions (and of the Eigen products it runs outside
+    /// them), >= 0; 0 (the default) = OpenMP's default (OMP_NUM_THREADS, else the number of
+    /// cores). Bounds only the library's work: the caller's code and other threads are unaffected.
+    /// Results do not depend on it.
+    int num_threads = 0;
 
     /// \throws std::invalid_argument naming the first out-of-range field.
     void validate() const {
@@ -43,7 +48,7 @@ struct CraigOptions {
     }
     /// The facility-location engine's options.
     FacilityLocationOptions engine() const {
-        return FacilityLocationOptions{metric, greedy, epsilon, seed, memory_budget_bytes, evaluation};
+        return FacilityLocationOptions{metric, greedy, epsilon, seed, memory_budget_bytes, evaluation, num_threads};
     }
 };
 
@@ -82,29 +87,35 @@ public:
     /// class is selected independently (classes run in parallel under OpenMP) and the results are
     /// merged class by class. Indices are rows of `gradients`; each class's weights sum to its
     /// size; objective is F of the union after each pick in the merged order.
+    /// With callbacks, the classes run one after the other (each on the whole team): the
+    /// callbacks see global row indices, a step count over all classes and the objective of the
+    /// union, from one thread at a time; a stop skips the classes not yet selected.
     /// \param labels integer vector of length n, values >= 0.
-    template <class Derived, class DerivedL,
+    template <class Derived, class DerivedL, class... Callbacks,
               class = std::enable_if_t<std::is_integral<typename DerivedL::Scalar>::value>>
     Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients,
-                                             const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget) const {
+                                             const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget,
+                                             Callbacks&&... callbacks) const {
         using Scalar = typename Derived::Scalar;
         static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
         detail::check_matrix(gradients, "Craig::select()", "gradients");
-        return select_classes<Scalar>(gradients, labels, budget);
+        return select_classes<Scalar>(gradients, labels, budget, callbacks...);
     }
 
     /// Per-batch selection (CRAIG-PB): rows are grouped into consecutive mini-batches of
     /// `batch_size` (the last may be smaller), each represented by its mean row with multiplicity =
     /// its size; greedy picks ceil(budget / batch_size) batches and every member of a picked batch
     /// inherits the batch's weight divided by the batch size. Returns member indices (batch order,
-    /// rows in order), so the size is about `budget` (exactly, when batches are full).
-    template <class Derived>
+    /// rows in order), so the size is about `budget` (exactly, when batches are full). Callbacks
+    /// see batch indices.
+    template <class Derived, class... Callbacks>
     Coreset<typename Derived::Scalar> select_batches(const Eigen::MatrixBase<Derived>& gradients,
-                                                     Eigen::Index batch_size, Eigen::Index budget) const {
+                                                     Eigen::Index batch_size, Eigen::Index budget,
+                                                     Callbacks&&... callbacks) const {
         using Scalar = typename Derived::Scalar;
         static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
         detail::check_matrix(gradients, "Craig::select_batches()", "gradients");
-        return select_batches_of<Scalar>(gradients, batch_size, budget);
+        return select_batches_of<Scalar>(gradients, batch_size, budget, callbacks...);
     }
 
     /// \name Factored gradients
@@ -119,25 +130,26 @@ public:
         return detail::run_facility_location<Scalar>(detail::balanced_rows(gradients), nullptr, budget,
                                                      options_.engine(), "Craig::select()", callbacks...);
     }
-    template <class Scalar, class DerivedL,
+    template <class Scalar, class DerivedL, class... Callbacks,
               class = std::enable_if_t<std::is_integral<typename DerivedL::Scalar>::value>>
     Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const Eigen::MatrixBase<DerivedL>& labels,
-                           Eigen::Index budget) const {
-        return select_classes<Scalar>(detail::balanced_rows(gradients), labels, budget);
+                           Eigen::Index budget, Callbacks&&... callbacks) const {
+        return select_classes<Scalar>(detail::balanced_rows(gradients), labels, budget, callbacks...);
     }
-    template <class Scalar>
+    template <class Scalar, class... Callbacks>
     Coreset<Scalar> select_batches(const FactoredGradients<Scalar>& gradients, Eigen::Index batch_size,
-                                   Eigen::Index budget) const {
-        return select_batches_of<Scalar>(gradients, batch_size, budget);
+                                   Eigen::Index budget, Callbacks&&... callbacks) const {
+        return select_batches_of<Scalar>(gradients, batch_size, budget, callbacks...);
     }
     /// @}
 
 private:
     // Per class, on a checked Eigen matrix or factored gradients.
-    template <class Scalar, class G, class DerivedL>
-    Coreset<Scalar> select_classes(const G& gradients, const Eigen::MatrixBase<DerivedL>& labels,
-                                   Eigen::Index budget) const {
+    template <class Scalar, class G, class DerivedL, class... Callbacks>
+    Coreset<Scalar> select_classes(const G& gradients, const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget,
+                                   Callbacks&... callbacks) const {
         const char* where = "Craig::select()";
+        const detail::ThreadScope threads(options_.num_threads);
         const Eigen::Index classes = detail::check_labels(labels, gradients.rows(), where);
         detail::check_budget(budget, gradients.rows(), where);
         if (options_.metric == Metric::Cosine) detail::check_no_zero_row(gradients, where, "gradients");
@@ -146,17 +158,18 @@ private:
         for (const auto& g : groups) sizes.push_back(static_cast<Eigen::Index>(g.size()));
         const auto budgets = detail::split_budget(sizes, budget, options_.class_budget);
         const FacilityLocationOptions engine = options_.engine();
-        return detail::per_class<Scalar>(
-            gradients, groups, budgets, true,
-            [&](const auto& rows, Eigen::Index k, std::size_t) {
-                return detail::run_facility_location<Scalar>(rows, nullptr, k, engine, where);
+        return detail::per_class_observed<Scalar>(
+            gradients, groups, budgets, detail::ObjectiveMerge::Cumulative,
+            [&](const auto& rows, Eigen::Index k, auto&... relay) {
+                return detail::run_facility_location<Scalar>(rows, nullptr, k, engine, where, relay...);
             },
-            detail::ObjectiveMerge::Cumulative);
+            callbacks...);
     }
 
     // Per batch, on a checked Eigen matrix or factored gradients.
-    template <class Scalar, class G>
-    Coreset<Scalar> select_batches_of(const G& gradients, Eigen::Index batch_size, Eigen::Index budget) const {
+    template <class Scalar, class G, class... Callbacks>
+    Coreset<Scalar> select_batches_of(const G& gradients, Eigen::Index batch_size, Eigen::Index budget,
+                                      Callbacks&... callbacks) const {
         const char* where = "Craig::select_batches()";
         detail::check_option(batch_size >= 1, batch_size, where, "batch_size", "batch_size >= 1");
         detail::check_budget(budget, gradients.rows(), where);
@@ -169,7 +182,7 @@ private:
         if (options_.metric == Metric::Cosine) detail::check_no_zero_row(means, where, "gradients");
         const Eigen::Index batches = (budget - 1) / batch_size + 1;  // ceil, without overflow
         const auto picked =
-            detail::run_facility_location<Scalar>(means, &sizes, batches, options_.engine(), where);
+            detail::run_facility_location<Scalar>(means, &sizes, batches, options_.engine(), where, callbacks...);
         return detail::expand_batches(picked, gradients.rows(), batch_size);
     }
 

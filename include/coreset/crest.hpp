@@ -76,6 +76,11 @@ struct CrestOptions {
     ClassBudget class_budget = ClassBudget::Equal;
     /// Seed of the random subsets (and of stochastic greedy).
     std::uint64_t seed = 0;
+    /// Threads of the selector's own OpenMP regions (and of the Eigen products it runs outside
+    /// them), >= 0; 0 (the default) = OpenMP's default (OMP_NUM_THREADS, else the number of
+    /// cores). Bounds only the library's work: the caller's code and other threads are unaffected.
+    /// Results do not depend on it.
+    int num_threads = 0;
 
     /// Throws std::invalid_argument naming the first option out of range.
     void validate() const {
@@ -98,6 +103,7 @@ struct CrestOptions {
         detail::check_option(min_pool_fraction >= 0 && min_pool_fraction <= 1, min_pool_fraction, where,
                              "min_pool_fraction", "0 <= min_pool_fraction <= 1");
         detail::check_option(epsilon > 0 && epsilon < 1, epsilon, where, "epsilon", "0 < epsilon < 1");
+        detail::check_option(num_threads >= 0, num_threads, where, "num_threads", "num_threads >= 0");
     }
 
     /// The options of the facility-location selection run on each random subset.
@@ -108,6 +114,7 @@ struct CrestOptions {
         o.epsilon = epsilon;
         o.seed = seed;
         o.class_budget = class_budget;
+        o.num_threads = num_threads;
         return o;
     }
 };
@@ -253,6 +260,7 @@ public:
         static_assert(std::is_floating_point<typename DerivedL::Scalar>::value,
                       "Crest::select(): losses must be float or double");
         const char* where = "Crest::select()";
+        const detail::ThreadScope threads(options_.num_threads);
         detail::require_state(has_pending_, where, "call candidates() first");
         const Eigen::Index R = pending_.size();
         detail::require(candidate_gradients.rows() == R, where,
@@ -281,6 +289,7 @@ public:
         CORESET_OMP(omp parallel for schedule(dynamic, 1) if (P > 1))
         for (std::ptrdiff_t p = 0; p < P; ++p) {
             try {
+                detail::note_team();
                 const auto pu = static_cast<std::size_t>(p);
                 parts[pu] = select_subset(g_ref.middleRows(offsets[pu], offsets[pu + 1] - offsets[pu]),
                                           pending_.subsets[pu], static_cast<std::uint64_t>(p));

@@ -70,6 +70,11 @@ struct FacilityLocationOptions {
     std::size_t memory_budget_bytes = std::size_t(1) << 30;
     /// Dense, blocked, or chosen by the budget (default).
     Evaluation evaluation = Evaluation::Auto;
+    /// Threads of the selector's own OpenMP regions (and of the Eigen products it runs outside
+    /// them), >= 0; 0 (the default) = OpenMP's default (OMP_NUM_THREADS, else the number of
+    /// cores). Bounds only the library's work: the caller's code and other threads are unaffected.
+    /// Results do not depend on it.
+    int num_threads = 0;
 
     /// \throws std::invalid_argument for an out-of-range field.
     void validate() const { validate_as("FacilityLocationOptions::validate()"); }
@@ -85,6 +90,7 @@ struct FacilityLocationOptions {
         detail::check_option(evaluation == Evaluation::Auto || evaluation == Evaluation::Dense ||
                                  evaluation == Evaluation::Blocked,
                              static_cast<int>(evaluation), where, "evaluation", "an Evaluation enumerator");
+        detail::check_option(num_threads >= 0, num_threads, where, "num_threads", "num_threads >= 0");
     }
 };
 
@@ -588,6 +594,7 @@ template <class Scalar, class Rows, class... Callbacks>
 Coreset<Scalar> run_facility_location(const Rows& rows, const Vector<Scalar>* mass, Eigen::Index budget,
                                       const FacilityLocationOptions& options, const char* where, Callbacks&... cbs) {
     options.validate_as(where);
+    const ThreadScope threads(options.num_threads);
     check_gradients(rows, where);
     check_budget(budget, rows.rows(), where);
     PairwiseDistances<Scalar> dist(ground_set<Scalar>(rows), options.metric, where);

@@ -57,6 +57,11 @@ struct GradMatchOptions {
     bool normalize = false;
     /// How the per-class overload splits the budget over classes.
     ClassBudget class_budget = ClassBudget::Proportional;
+    /// Threads of the selector's own OpenMP regions (and of the Eigen products it runs outside
+    /// them), >= 0; 0 (the default) = OpenMP's default (OMP_NUM_THREADS, else the number of
+    /// cores). Bounds only the library's work: the caller's code and other threads are unaffected.
+    /// Results do not depend on it.
+    int num_threads = 0;
 
     /// \throws std::invalid_argument naming the first option out of range.
     void validate() const {
@@ -70,6 +75,7 @@ struct GradMatchOptions {
                         static_cast<int>(nonnegativity), ")");
         detail::require(class_budget == ClassBudget::Proportional || class_budget == ClassBudget::Equal, where,
                         "class_budget must be Proportional or Equal (got ", static_cast<int>(class_budget), ")");
+        detail::check_option(num_threads >= 0, num_threads, where, "num_threads", "num_threads >= 0");
     }
 };
 
@@ -168,6 +174,7 @@ public:
         (void)parallel;
         CORESET_OMP(omp parallel for schedule(static) if (parallel))
         for (std::ptrdiff_t b = 0; b < nb; ++b) {
+            note_team();
             const Eigen::Index lo = static_cast<Eigen::Index>(b) * kGradMatchBlock;
             const Eigen::Index len = std::min(kGradMatchBlock, n - lo);
             correlate(g, lo, r, c_.segment(lo, len));
@@ -321,26 +328,24 @@ Coreset<Scalar> grad_match_omp(const G& g, const Eigen::VectorXd& target,
     return out;
 }
 
-/// Forwards the steps of one class to the user's callbacks with global row indices and a step
-/// count running over all classes; remembers a stop request.
-template <class... Callbacks>
-struct ClassStepRelay {
-    std::tuple<Callbacks&...> callbacks;
-    const std::vector<Eigen::Index>* rows;
-    Eigen::Index* step;
-    bool* stopped;
-
-    bool on_step(const StepInfo& info) {
-        StepInfo global = info;
-        global.picked = (*rows)[static_cast<std::size_t>(info.picked)];
-        global.step = (*step)++;
-        const bool stop = std::apply([&](auto&... cbs) { return notify_step(global, cbs...); }, callbacks);
-        if (stop) *stopped = true;
-        return stop;
-    }
-};
-
 }  // namespace detail
+
+/// A target for GradMatch::select (for example the gradient sum of a validation set): the wrapper
+/// says "this vector is a target", so that a vector of labels, whatever its scalar type, is never
+/// taken for one. Holds a copy in double (the solver works in double); its shape and values are
+/// checked by the select() it is passed to.
+///
+/// \code{.cpp}
+/// auto s = coreset::GradMatch().select(g, coreset::Target(val_g.colwise().sum()), 100);
+/// \endcode
+struct Target {
+    template <class Derived>
+    explicit Target(const Eigen::MatrixBase<Derived>& vector) : value(vector.template cast<double>()) {
+        static_assert(std::is_floating_point<typename Derived::Scalar>::value,
+                      "coreset::Target: a target must be a float or double vector");
+    }
+    Eigen::MatrixXd value;  ///< The target, in the shape it was given (a vector of length d).
+};
 
 /// GRAD-MATCH: a weighted subset S of the rows of a gradient matrix G (n x d, row i = example i)
 /// whose weighted sum matches a target t,
@@ -385,6 +390,7 @@ public:
     template <class Derived, class... Callbacks>
     Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients, Eigen::Index budget,
                                              Callbacks&&... callbacks) const {
+        const detail::ThreadScope threads(options_.num_threads);
         using Scalar = typename Derived::Scalar;
         static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
         constexpr const char* where = "GradMatch::select()";
@@ -394,28 +400,45 @@ public:
         return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), budget, options_, callbacks...);
     }
 
-    /// With a floating-point vector `x` (length d, row or column): matches that target (e.g. the
-    /// gradient sum of a validation set). With an integer vector `x` (length n, values >= 0):
-    /// per class, every class matching its own gradient sum with its share of the budget
-    /// (GradMatchOptions::class_budget); results are merged class by class, objectives
-    /// concatenated. Classes run in parallel unless callbacks are given; callbacks then see global
-    /// row indices and a step count over all classes, and a stop skips the remaining classes.
+    /// Per class: `labels` is an integer vector of length n (values >= 0); every class matches
+    /// its own gradient sum with its share of the budget (GradMatchOptions::class_budget);
+    /// results are merged class by class, objectives concatenated. Classes run in parallel unless
+    /// callbacks are given; callbacks then see global row indices and a step count over all
+    /// classes, and a stop skips the remaining classes. A floating-point vector here is a compile
+    /// error: a target is passed as coreset::Target(x) (overload below).
     /// \param gradients n x d, finite.
-    /// \param x target (floating, length d) or labels (integer, length n).
+    /// \param labels integer vector of length n.
     /// \param budget 1 <= budget <= n.
-    /// \throws std::invalid_argument for bad gradients, a target of the wrong length or not
-    ///         finite, labels of the wrong length or negative, or a budget out of range.
-    template <class Derived, class DerivedX, class... Callbacks>
+    /// \throws std::invalid_argument for bad gradients, labels of the wrong length or negative, or
+    ///         a budget out of range.
+    template <class Derived, class DerivedL, class... Callbacks>
     Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients,
-                                             const Eigen::MatrixBase<DerivedX>& x, Eigen::Index budget,
+                                             const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget,
                                              Callbacks&&... callbacks) const {
+        const detail::ThreadScope threads(options_.num_threads);
+        using Scalar = typename Derived::Scalar;
+        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+        static_assert(std::is_integral<typename DerivedL::Scalar>::value,
+                      "GradMatch::select(): labels must be integers; pass a target as coreset::Target(x)");
+        detail::check_matrix(gradients, "GradMatch::select()", "gradients");
+        return select_classes<Scalar>(gradients, labels, budget, callbacks...);
+    }
+
+    /// Matches a given target (e.g. the gradient sum of a validation set) instead of the column
+    /// sum of `gradients`.
+    /// \param gradients n x d, finite.
+    /// \param target coreset::Target of a vector of length d (row or column), finite.
+    /// \param budget 1 <= budget <= n.
+    /// \throws std::invalid_argument for bad gradients, a target that is not a vector, of the
+    ///         wrong length or not finite, or a budget out of range.
+    template <class Derived, class... Callbacks>
+    Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients, const Target& target,
+                                             Eigen::Index budget, Callbacks&&... callbacks) const {
+        const detail::ThreadScope threads(options_.num_threads);
         using Scalar = typename Derived::Scalar;
         static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
         detail::check_matrix(gradients, "GradMatch::select()", "gradients");
-        if constexpr (std::is_integral<typename DerivedX::Scalar>::value)
-            return select_classes<Scalar>(gradients, x, budget, callbacks...);
-        else
-            return select_target<Scalar>(gradients, x, budget, callbacks...);
+        return select_target<Scalar>(gradients, target.value, budget, callbacks...);
     }
 
     /// Per-batch GRAD-MATCH (GRAD-MATCH-PB): the rows are cut into consecutive mini-batches of
@@ -432,6 +455,7 @@ public:
     Coreset<typename Derived::Scalar> select_batches(const Eigen::MatrixBase<Derived>& gradients,
                                                      Eigen::Index batch_size, Eigen::Index budget,
                                                      Callbacks&&... callbacks) const {
+        const detail::ThreadScope threads(options_.num_threads);
         using Scalar = typename Derived::Scalar;
         static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
         detail::check_matrix(gradients, "GradMatch::select_batches()", "gradients");
@@ -449,21 +473,29 @@ public:
     template <class Scalar, class... Callbacks>
     Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, Eigen::Index budget,
                            Callbacks&&... callbacks) const {
+        const detail::ThreadScope threads(options_.num_threads);
         detail::check_budget(budget, gradients.rows(), "GradMatch::select()");
         return detail::grad_match_omp<Scalar>(gradients, detail::column_sum(gradients), budget, options_,
                                               callbacks...);
     }
-    template <class Scalar, class DerivedX, class... Callbacks>
-    Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const Eigen::MatrixBase<DerivedX>& x,
+    template <class Scalar, class DerivedL, class... Callbacks>
+    Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const Eigen::MatrixBase<DerivedL>& labels,
                            Eigen::Index budget, Callbacks&&... callbacks) const {
-        if constexpr (std::is_integral<typename DerivedX::Scalar>::value)
-            return select_classes<Scalar>(gradients, x, budget, callbacks...);
-        else
-            return select_target<Scalar>(gradients, x, budget, callbacks...);
+        const detail::ThreadScope threads(options_.num_threads);
+        static_assert(std::is_integral<typename DerivedL::Scalar>::value,
+                      "GradMatch::select(): labels must be integers; pass a target as coreset::Target(x)");
+        return select_classes<Scalar>(gradients, labels, budget, callbacks...);
+    }
+    template <class Scalar, class... Callbacks>
+    Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const Target& target, Eigen::Index budget,
+                           Callbacks&&... callbacks) const {
+        const detail::ThreadScope threads(options_.num_threads);
+        return select_target<Scalar>(gradients, target.value, budget, callbacks...);
     }
     template <class Scalar, class... Callbacks>
     Coreset<Scalar> select_batches(const FactoredGradients<Scalar>& gradients, Eigen::Index batch_size,
                                    Eigen::Index budget, Callbacks&&... callbacks) const {
+        const detail::ThreadScope threads(options_.num_threads);
         return select_batches_of<Scalar>(gradients, batch_size, budget, callbacks...);
     }
     /// @}
@@ -505,15 +537,13 @@ private:
     template <class Scalar, class G, class DerivedT, class... Callbacks>
     Coreset<Scalar> select_target(const G& gradients, const Eigen::MatrixBase<DerivedT>& target, Eigen::Index budget,
                                   Callbacks&... callbacks) const {
-        static_assert(std::is_floating_point<typename DerivedT::Scalar>::value,
-                      "coreset: a target must be a float or double vector (labels: an integer vector)");
         constexpr const char* where = "GradMatch::select()";
         detail::require(target.rows() == 1 || target.cols() == 1, where, "target must be a vector (got ",
                         target.rows(), " x ", target.cols(), ")");
         detail::require(target.size() == gradients.cols(), where,
                         "target must have one entry per column of gradients (got ", target.size(),
                         " entries for d = ", gradients.cols(), " columns)");
-        detail::check_finite(target, where, "target");
+        detail::check_finite(target.derived().reshaped(), where, "target");  // entries by index
         detail::check_budget(budget, gradients.rows(), where);
         Eigen::VectorXd t(target.size());
         for (Eigen::Index j = 0; j < t.size(); ++j) t[j] = static_cast<double>(target.derived().coeff(j));
@@ -534,31 +564,14 @@ private:
         for (const auto& grp : groups) sizes.push_back(static_cast<Eigen::Index>(grp.size()));
         const auto budgets = detail::split_budget(sizes, budget, options_.class_budget);
         const GradMatchOptions& opts = options_;
-        if constexpr (sizeof...(Callbacks) == 0) {
-            return detail::per_class<Scalar>(gradients, groups, budgets, true,
-                                             [&](const auto& rows, Eigen::Index k, std::size_t) {
-                                                 return with_working<Scalar>(rows, [&](const auto& g) {
-                                                     return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), k,
-                                                                                           opts);
-                                                 });
-                                             });
-        } else {
-            Eigen::Index step = 0;
-            bool stopped = false;
-            return detail::per_class<Scalar>(
-                gradients, groups, budgets, false, [&](const auto& rows, Eigen::Index k, std::size_t c) {
-                    if (stopped) {
-                        Coreset<Scalar> none;
-                        none.status = Status::StoppedByCallback;
-                        return none;
-                    }
-                    detail::ClassStepRelay<Callbacks...> relay{std::tuple<Callbacks&...>(callbacks...), &groups[c],
-                                                               &step, &stopped};
-                    return with_working<Scalar>(rows, [&](const auto& g) {
-                        return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), k, opts, relay);
-                    });
+        return detail::per_class_observed<Scalar>(
+            gradients, groups, budgets, detail::ObjectiveMerge::Concatenate,
+            [&](const auto& rows, Eigen::Index k, auto&... relay) {
+                return with_working<Scalar>(rows, [&](const auto& g) {
+                    return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), k, opts, relay...);
                 });
-        }
+            },
+            callbacks...);
     }
 
     GradMatchOptions options_;

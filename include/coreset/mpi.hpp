@@ -57,6 +57,11 @@ struct GreeDiOptions {
     std::size_t memory_budget_bytes = std::size_t(1) << 30;
     /// Dense, blocked or automatic distance evaluation in both stages. Default Auto.
     Evaluation evaluation = Evaluation::Auto;
+    /// Threads of the selector's own OpenMP regions (and of the Eigen products it runs outside
+    /// them), >= 0; 0 (the default) = OpenMP's default (OMP_NUM_THREADS, else the number of
+    /// cores). Bounds only the library's work: the caller's code and other threads are unaffected.
+    /// Results do not depend on it.
+    int num_threads = 0;
     /// Stage-1 picks per rank (kappa), at most the shard's size; 0 (the default) means the budget k.
     /// GreeDi's analysis uses kappa = k; a larger kappa gives stage 2 more to choose from.
     Eigen::Index local_budget = 0;
@@ -83,6 +88,7 @@ struct GreeDiOptions {
         o.seed = seed;
         o.memory_budget_bytes = memory_budget_bytes;
         o.evaluation = evaluation;
+        o.num_threads = num_threads;
         return o;
     }
 };
@@ -323,6 +329,7 @@ SolutionSums local_solution_sums(const Eigen::MatrixBase<Derived>& rows, const C
         CORESET_OMP(omp parallel for schedule(dynamic, 1))
         for (Eigen::Index gi = 0; gi < gn; ++gi) {
             const auto tid = static_cast<std::size_t>(thread_id());
+            note_team();
             RM& z = lhs[tid];
             RM& dd = dist[tid];
             const Eigen::Index a = (g0 + gi) * q, r = std::min(q, m - a);
@@ -566,6 +573,7 @@ public:
     template <class Derived, class... Callbacks>
     Coreset<typename Derived::Scalar> select(MPI_Comm comm, const Eigen::MatrixBase<Derived>& local_rows,
                                              Eigen::Index budget, Callbacks&&... callbacks) const {
+        const detail::ThreadScope threads(options_.num_threads);
         using Scalar = typename Derived::Scalar;
         static_assert(std::is_floating_point<Scalar>::value, "coreset: rows must be float or double");
         const detail::MpiComm c(comm);
@@ -580,6 +588,7 @@ public:
     template <class Derived, class... Callbacks>
     Coreset<typename Derived::Scalar> select_from_root(MPI_Comm comm, const Eigen::MatrixBase<Derived>& rows,
                                                        Eigen::Index budget, Callbacks&&... callbacks) const {
+        const detail::ThreadScope threads(options_.num_threads);
         using Scalar = typename Derived::Scalar;
         static_assert(std::is_floating_point<Scalar>::value, "coreset: rows must be float or double");
         const char* where = "GreeDi::select_from_root()";

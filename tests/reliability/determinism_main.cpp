@@ -4,6 +4,27 @@
 // without (see CMakeLists.txt); compare.cmake runs the OpenMP build with 1 and 3 threads and the
 // serial build, and requires identical output. The inputs are large enough that every parallel
 // loop of the library actually runs in parallel.
+//
+// Every selector gets `num_threads` = $CORESET_TEST_NUM_THREADS (default 0). A third build defines
+// CORESET_OBSERVE_TEAMS: the library then reports the team of each of its parallel regions
+// (CORESET_TEAM_OBSERVER), and the program prints the largest on stderr ("largest team N"), so
+// that compare.cmake can check that no region used more threads than asked. Every build checks
+// that the caller's OpenMP thread count is the same after the selections as before.
+#include <atomic>
+#include <cstdlib>
+
+#ifdef CORESET_OBSERVE_TEAMS
+namespace {
+std::atomic<int> largest_team{0};
+void observe_team(int team) {
+    int seen = largest_team.load();
+    while (team > seen && !largest_team.compare_exchange_weak(seen, team)) {
+    }
+}
+}  // namespace
+#define CORESET_TEAM_OBSERVER(team) observe_team(team)
+#endif
+
 #include <Eigen/Core>
 #include <cmath>
 #include <coreset/coreset.hpp>
@@ -68,8 +89,15 @@ Eigen::VectorXi labels(Index n, int classes) {
     return y;
 }
 
+// The num_threads option every selector gets.
+int requested_threads() {
+    const char* v = std::getenv("CORESET_TEST_NUM_THREADS");
+    return v ? std::atoi(v) : 0;
+}
+
 template <class Scalar>
 void selectors(const char* tag) {
+    const int threads = requested_threads();
     using M = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
     const std::string t = tag;
     const M x = blobs<Scalar>(600, 24, 9, 1);
@@ -80,6 +108,7 @@ void selectors(const char* tag) {
             o.greedy = greedy;
             o.evaluation = evaluation;
             o.seed = 5;
+            o.num_threads = threads;
             const std::string name = t + ".craig." + to_string(greedy) + "." + to_string(evaluation);
             print(name, Craig(o).select(x, 30));
             print(name + ".classes", Craig(o).select(x, y, 30));
@@ -93,14 +122,17 @@ void selectors(const char* tag) {
     for (NonNegativity nn : {NonNegativity::ActiveSet, NonNegativity::DropMostNegative}) {
         GradMatchOptions o;
         o.nonnegativity = nn;
+        o.num_threads = threads;
         const std::string name = t + ".gradmatch." + to_string(nn);
         print(name, GradMatch(o).select(g, 40));
         print(name + ".classes", GradMatch(o).select(g, yg, 40));
-        print(name + ".target", GradMatch(o).select(g, Eigen::Matrix<Scalar, Eigen::Dynamic, 1>::Ones(64), 40));
+        print(name + ".target", GradMatch(o).select(g, Target(Eigen::Matrix<Scalar, Eigen::Dynamic, 1>::Ones(64)), 40));
         print(name + ".batches", GradMatch(o).select_batches(g, 16, 200));
     }
     {
-        AdaCore<Scalar> a(1500);
+        AdaCoreOptions ao;
+        ao.num_threads = threads;
+        AdaCore<Scalar> a(1500, ao);
         for (std::uint64_t s = 0; s < 3; ++s) a.update(blobs<Scalar>(1500, 32, 6, 10 + s), blobs<Scalar>(1500, 32, 3, 20 + s));
         print(t + ".adacore", a.select(40));
         print(t + ".adacore.classes", a.select(yg, 40));
@@ -113,6 +145,7 @@ void selectors(const char* tag) {
         o.drop_interval = 1;
         o.watch_window = 1;
         o.alpha = 0.3;
+        o.num_threads = threads;
         const M all = blobs<Scalar>(3000, 10, 12, 3);
         Crest crest(labels(3000, 5), o);
         for (int round = 0; round < 3; ++round) {
@@ -141,11 +174,22 @@ void selectors(const char* tag) {
 
 int main() {
 #ifdef _OPENMP
-    std::cerr << "OpenMP, " << omp_get_max_threads() << " threads\n";
+    const int before = omp_get_max_threads();
+    std::cerr << "OpenMP, " << before << " threads, num_threads " << requested_threads() << "\n";
 #else
-    std::cerr << "no OpenMP\n";
+    std::cerr << "no OpenMP, num_threads " << requested_threads() << "\n";
 #endif
     selectors<float>("float");
     selectors<double>("double");
+#ifdef _OPENMP
+    if (omp_get_max_threads() != before) {
+        std::cerr << "the caller's thread count changed: " << before << " before, " << omp_get_max_threads()
+                  << " after\n";
+        return 1;
+    }
+#endif
+#ifdef CORESET_OBSERVE_TEAMS
+    std::cerr << "largest team " << largest_team.load() << "\n";
+#endif
     return 0;
 }

@@ -10,12 +10,14 @@
 #include <algorithm>
 #include <exception>
 #include <numeric>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "../core.hpp"
 #include "../factored.hpp"
 #include "checks.hpp"
+#include "parallel.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -159,6 +161,7 @@ Coreset<Scalar> per_class(const X& x, const std::vector<std::vector<Eigen::Index
 #endif
     for (std::ptrdiff_t c = 0; c < C; ++c) {
         const auto cu = static_cast<std::size_t>(c);
+        note_team();
         if (budgets[cu] <= 0) continue;
         try {
             const auto rows = gather_rows(x, groups[cu]);
@@ -187,6 +190,65 @@ Coreset<Scalar> per_class(const X& x, const std::vector<std::vector<Eigen::Index
             out.status = p.status;
     }
     return out;
+}
+
+/// Forwards the steps of one class to the caller's callbacks as steps of the whole selection:
+/// global row indices, one step count over all classes, the objective plus `offset` (the final
+/// objectives of the classes before, for an additive objective; 0 otherwise); remembers a stop.
+template <class... Callbacks>
+struct ClassStepRelay {
+    std::tuple<Callbacks&...> callbacks;
+    const std::vector<Eigen::Index>* rows;
+    Eigen::Index* step;
+    bool* stopped;
+    double offset;
+
+    bool on_step(const StepInfo& info) {
+        StepInfo global = info;
+        global.picked = (*rows)[static_cast<std::size_t>(info.picked)];
+        global.step = (*step)++;
+        global.objective = info.objective + offset;
+        const bool stop = std::apply([&](auto&... cbs) { return notify_step(global, cbs...); }, callbacks);
+        if (stop) *stopped = true;
+        return stop;
+    }
+};
+
+/// per_class for a selector's per-class overload with the caller's callbacks:
+/// `select_one(class_rows, class_budget, relays...)` runs one class with the given callbacks
+/// (none, or one ClassStepRelay). Without callbacks the classes run in parallel; with callbacks
+/// they run one after the other (each class's own work still uses the team), so that the
+/// callbacks are called from one thread at a time, in the order of the merged result: they see
+/// global row indices, a step count over all classes and the merged objective, and a stop skips
+/// the classes not yet selected (the result then holds the classes selected so far).
+template <class Scalar, class X, class Fn, class... Callbacks>
+Coreset<Scalar> per_class_observed(const X& x, const std::vector<std::vector<Eigen::Index>>& groups,
+                                   const std::vector<Eigen::Index>& budgets, ObjectiveMerge merge, Fn&& select_one,
+                                   Callbacks&... callbacks) {
+    if constexpr (sizeof...(Callbacks) == 0) {
+        return per_class<Scalar>(
+            x, groups, budgets, true, [&](const auto& rows, Eigen::Index k, std::size_t) { return select_one(rows, k); },
+            merge);
+    } else {
+        Eigen::Index step = 0;
+        bool stopped = false;
+        double offset = 0.0;
+        return per_class<Scalar>(
+            x, groups, budgets, false,
+            [&](const auto& rows, Eigen::Index k, std::size_t c) {
+                if (stopped) {
+                    Coreset<Scalar> none;
+                    none.status = Status::StoppedByCallback;
+                    return none;
+                }
+                ClassStepRelay<Callbacks...> relay{std::tuple<Callbacks&...>(callbacks...), &groups[c], &step, &stopped,
+                                                   offset};
+                Coreset<Scalar> part = select_one(rows, k, relay);
+                if (merge == ObjectiveMerge::Cumulative && !part.objective.empty()) offset += part.objective.back();
+                return part;
+            },
+            merge);
+    }
 }
 
 /// Consecutive mini-batches of `batch_size` rows (the last may be smaller): their mean rows and

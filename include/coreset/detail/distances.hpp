@@ -143,6 +143,7 @@ public:
         (void)par;
         CORESET_OMP(omp parallel for schedule(dynamic, 1) if (par))
         for (Eigen::Index t = 0; t < tiles; ++t) {
+            note_team();
             const Eigen::Index r0 = (t / col_tiles) * tile_rows, ct = t % col_tiles, c0 = ct * tile_cols;
             const Eigen::Index rn = std::min(tile_rows, padded - r0);
             const Eigen::Index cn = ct + 1 == col_tiles ? m - c0 : tile_cols;
@@ -180,6 +181,7 @@ public:
         (void)par;
         CORESET_OMP(omp parallel if (par))
         {
+            note_team();
             std::vector<Eigen::Index> ids(static_cast<std::size_t>(tile_rows));
             CORESET_OMP(omp for schedule(dynamic, 1))
             for (Eigen::Index t = 0; t < count; ++t) {
@@ -396,6 +398,7 @@ public:
         (void)par;
         CORESET_OMP(omp parallel if (par) num_threads(team))
         {
+            note_team();
             RowMatrix<Scalar> gram;
             std::vector<Scalar> buf(static_cast<std::size_t>(2 * leaf_width));
             CORESET_OMP(omp for schedule(dynamic, 1))
@@ -564,10 +567,14 @@ private:
         constexpr bool single = std::is_same<Scalar, float>::value;
         Eigen::Index b = 0;
 #if defined(__AVX512F__)
+        // The zero-masking forms with every lane enabled: the same square roots, and no
+        // _mm512_undefined_*() pass-through, on which GCC 12 warns -Wmaybe-uninitialized.
         if constexpr (single)
-            for (; b + 16 <= n; b += 16) _mm512_storeu_ps(v + b, _mm512_sqrt_ps(_mm512_loadu_ps(v + b)));
+            for (; b + 16 <= n; b += 16)
+                _mm512_storeu_ps(v + b, _mm512_maskz_sqrt_ps(static_cast<__mmask16>(0xFFFF), _mm512_loadu_ps(v + b)));
         else
-            for (; b + 8 <= n; b += 8) _mm512_storeu_pd(v + b, _mm512_sqrt_pd(_mm512_loadu_pd(v + b)));
+            for (; b + 8 <= n; b += 8)
+                _mm512_storeu_pd(v + b, _mm512_maskz_sqrt_pd(static_cast<__mmask8>(0xFF), _mm512_loadu_pd(v + b)));
 #elif defined(__AVX__)
         if constexpr (single)
             for (; b + 8 <= n; b += 8) _mm256_storeu_ps(v + b, _mm256_sqrt_ps(_mm256_loadu_ps(v + b)));
