@@ -458,6 +458,19 @@ std::vector<ErrorCase> cases() {
         [] { sherman_morrison_solve_rows(1.0, V::Ones(3), M::Ones(2, 3), M::Ones(2, 3)); });
     add("gradients.hpp", "rows: s_1 = -2",
         [] { sherman_morrison_solve_rows(1.0, vec({1, -2}), M::Ones(2, 3), M::Ones(2, 3)); });
+
+    // ---------------------------------------------------------------- schedule.hpp
+    add("schedule.hpp", "epochs = 0", [] { Schedule({0, 1, 0.0, 1.0}); });
+    add("schedule.hpp", "reselect_every = 0", [] { Schedule({5, 0, 0.0, 1.0}); });
+    add("schedule.hpp", "warm_fraction = 1", [] { Schedule({5, 1, 1.0, 1.0}); });
+    add("schedule.hpp", "budget_fraction = 0", [] { Schedule({5, 1, 0.0, 0.0}); });
+    add("schedule.hpp", "epoch 5 of 5", [] { Schedule({5, 1, 0.0, 1.0}).at(5); });
+    add("schedule.hpp", "empty batch weights", [] { batch_loss_weights(V(0)); });
+    add("schedule.hpp", "a NaN batch weight", [] { batch_loss_weights(vec({1, kNaN})); });
+    add("schedule.hpp", "a batch weight 0", [] { batch_loss_weights(vec({1, 0})); });
+    add("schedule.hpp", "max_ratio = 0.5", [] { clip_weights(V::Ones(2), 0.5); });
+    add("schedule.hpp", "n = -1", [] { epoch_permutation(-1, 0, 0); });
+    add("schedule.hpp", "epoch = -1", [] { epoch_permutation(3, 0, -1); });
     return c;
 }
 
@@ -675,7 +688,8 @@ TEST_CASE("errors doc: every check in the headers appears in docs/errors.md", "[
     std::vector<std::string> headers;
     for (const char* h : {"core.hpp", "facility_location.hpp", "craig.hpp", "grad_match.hpp", "adacore.hpp",
                           "crest.hpp", "gradients.hpp", "detail/checks.hpp", "detail/class_split.hpp",
-                          "detail/distances.hpp", "detail/nnls.hpp", "detail/rng.hpp", "detail/parallel.hpp"})
+                          "detail/distances.hpp", "detail/nnls.hpp", "detail/rng.hpp", "detail/parallel.hpp",
+                          "schedule.hpp"})
         headers.push_back(h);
     std::size_t wheres = 0, fragments = 0, options = 0;
     for (const auto& h : headers) {

@@ -13,3 +13,4 @@
 #include "adacore.hpp"
 #include "crest.hpp"
 #include "callbacks.hpp"
+#include "schedule.hpp"
