@@ -62,7 +62,7 @@ public:
     ThreadScope& operator=(const ThreadScope&) = delete;
 
 private:
-    int saved_ = 0;
+    [[maybe_unused]] int saved_ = 0;  // unused without OpenMP
 };
 
 /// Threads a parallel region would use here (1 without OpenMP or inside a parallel region).
