@@ -239,6 +239,13 @@ TEST_CASE("conformance: facility location against the float64 reference greedy, 
                 std::printf("\n");
                 INFO(c["case"].str() << " " << sim << " " << greedy);
                 REQUIRE(agree >= decided);
+                // Where the orders agree, so does every step's gain (objective differences here).
+                const auto gains = ref["gains"].numbers();
+                for (Index t = 0; t < agree; ++t) {
+                    const double gain = cs.objective[static_cast<std::size_t>(t)] -
+                                        (t > 0 ? cs.objective[static_cast<std::size_t>(t - 1)] : 0.0);
+                    REQUIRE(std::abs(gain - gains[static_cast<std::size_t>(t)]) <= 1e-9 * ref_objective);
+                }
                 REQUIRE(rel <= 1e-9);
                 // Past the ties the orders differ, but the picks may still be the same set; then
                 // every pick's weight (rows it represents, ties to the earlier pick) must agree.
