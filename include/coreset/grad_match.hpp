@@ -72,7 +72,8 @@ struct GradMatchOptions {
     bool budget_counts_iterations = false;
     /// The arg-max is taken over all rows, and selection stops (Status::Exhausted) when it falls
     /// on a row of the support, or on a dropped row while repick_dropped is false (CORDS'
-    /// `if index in indices: break`; with lambda > 0 this typically ends near 0.8 d atoms).
+    /// `if index in indices: break`; with lambda > 0 a support row keeps the correlation
+    /// lambda w_j > 0, so this often ends near d atoms whatever the budget).
     /// Default false: the arg-max is over the rows never picked (or dropped, with repick_dropped).
     bool stop_on_reselect = false;
     /// The first atom of an empty support gets the unregularised weight \f$g^T t / \|g\|^2\f$
