@@ -209,6 +209,88 @@ TEST_CASE("class budget: equal split redistributes the shortfall of small classe
     REQUIRE(detail::split_budget(V{0, 5, 5}, 10, ClassBudget::Equal) == V{0, 5, 5});
 }
 
+TEST_CASE("class budget: Ceil is ceil(k n_c / n) per class, in exact integers", "[class_budget]") {
+    using V = std::vector<Eigen::Index>;
+    REQUIRE(detail::split_budget(V{50, 30, 20}, 10, ClassBudget::Ceil) == V{5, 3, 2});   // exact quotas
+    REQUIRE(detail::split_budget(V{10, 10, 10}, 10, ClassBudget::Ceil) == V{4, 4, 4});   // 3.33 each: 12 in all
+    REQUIRE(detail::split_budget(V{9, 63, 28}, 10, ClassBudget::Ceil) == V{1, 7, 3});    // 0.9, 6.3, 2.8
+    REQUIRE(detail::split_budget(V{0, 10, 0, 10}, 4, ClassBudget::Ceil) == V{0, 2, 0, 2});
+    REQUIRE(detail::split_budget(V{1, 99}, 1, ClassBudget::Ceil) == V{1, 1});            // every non-empty class >= 1
+    REQUIRE(detail::split_budget(V{5, 3, 2}, 10, ClassBudget::Ceil) == V{5, 3, 2});      // k = n: everything
+    // 25 * 14 / 50 = 7 exactly; (14 / 50) * 25 in floating point is 7.000000000000001, whose ceil
+    // (baharanm/craig's formula) would be 8.
+    REQUIRE(detail::split_budget(V{14, 36}, 25, ClassBudget::Ceil) == V{7, 18});
+}
+
+TEST_CASE("class budget: EqualCeil is baharanm/craig's equal_num rule", "[class_budget]") {
+    using V = std::vector<Eigen::Index>;
+    REQUIRE(detail::split_budget(V{100, 100, 100}, 30, ClassBudget::EqualCeil) == V{10, 10, 10});
+    REQUIRE(detail::split_budget(V{100, 100, 100}, 31, ClassBudget::EqualCeil) == V{11, 11, 11});
+    // level 10; class 0 is 8 short, one minority class: the others get 10 + 8 each (38 in all).
+    REQUIRE(detail::split_budget(V{2, 100, 100}, 30, ClassBudget::EqualCeil) == V{2, 18, 18});
+    // C = 4, level 8; shortfall 6 + 5 = 11 over 2 minority classes: + ceil(11 / 2) = 6.
+    REQUIRE(detail::split_budget(V{2, 3, 100, 100}, 30, ClassBudget::EqualCeil) == V{2, 3, 14, 14});
+    // Empty classes do not count in C; the bonus is clamped to the class size.
+    REQUIRE(detail::split_budget(V{0, 5, 5}, 10, ClassBudget::EqualCeil) == V{0, 5, 5});
+    REQUIRE(detail::split_budget(V{1, 12, 100}, 30, ClassBudget::EqualCeil) == V{1, 12, 19});
+    // Every class is a minority: each gets all its rows.
+    REQUIRE(detail::split_budget(V{3, 3, 3}, 9, ClassBudget::EqualCeil) == V{3, 3, 3});
+    // Fewer than k in all: 3 minority classes of 1 (shortfall 27, bonus 9) leave 19 to the last.
+    REQUIRE(detail::split_budget(V{1, 1, 1, 100}, 40, ClassBudget::EqualCeil) == V{1, 1, 1, 19});
+}
+
+TEST_CASE("class budget: Ceil and EqualCeil properties on many random splits", "[class_budget]") {
+    detail::Rng rng(12);
+    for (int trial = 0; trial < 3000; ++trial) {
+        const auto C = 1 + rng.below(12);
+        std::vector<Eigen::Index> sizes(C);
+        for (auto& s : sizes) s = static_cast<Eigen::Index>(rng.below(4) == 0 ? 0 : rng.below(rng.below(2) ? 20 : 300));
+        const Eigen::Index n = total(sizes);
+        if (n == 0) continue;
+        const Eigen::Index budget = 1 + static_cast<Eigen::Index>(rng.below(static_cast<std::uint64_t>(n)));
+        std::vector<std::size_t> nonempty;
+        for (std::size_t c = 0; c < C; ++c)
+            if (sizes[c] > 0) nonempty.push_back(c);
+        const auto classes = static_cast<Eigen::Index>(nonempty.size());
+        INFO("trial " << trial << " budget " << budget << " n " << n);
+
+        const auto ceil = detail::split_budget(sizes, budget, ClassBudget::Ceil);
+        REQUIRE(total(ceil) >= budget);
+        REQUIRE(total(ceil) <= budget + classes - 1);
+        for (std::size_t c = 0; c < C; ++c) {
+            REQUIRE(ceil[c] >= 0);
+            REQUIRE(ceil[c] <= sizes[c]);
+            // The smallest integer a with a * n >= budget * n_c.
+            const long long need = static_cast<long long>(budget) * sizes[c];
+            REQUIRE(static_cast<long long>(ceil[c]) * n >= need);
+            if (ceil[c] > 0) REQUIRE(static_cast<long long>(ceil[c] - 1) * n < need);
+            if (sizes[c] > 0) REQUIRE(ceil[c] >= 1);
+        }
+
+        const auto eq = detail::split_budget(sizes, budget, ClassBudget::EqualCeil);
+        const Eigen::Index level = (budget + classes - 1) / classes;
+        Eigen::Index common = -1;  // the unclamped allocation of the non-minority classes
+        for (std::size_t c = 0; c < C; ++c) {
+            REQUIRE(eq[c] >= 0);
+            REQUIRE(eq[c] <= sizes[c]);
+            if (sizes[c] == 0) REQUIRE(eq[c] == 0);
+            if (sizes[c] > 0 && sizes[c] < level) REQUIRE(eq[c] == sizes[c]);
+            if (sizes[c] >= level) {
+                REQUIRE(eq[c] >= level);
+                if (eq[c] < sizes[c]) {
+                    if (common < 0) common = eq[c];
+                    REQUIRE(eq[c] == common);
+                }
+            }
+        }
+        // Without minority classes it is exactly ceil(k / C) for each (so level * C >= k in all).
+        if (std::all_of(nonempty.begin(), nonempty.end(), [&](std::size_t c) { return sizes[c] >= level; })) {
+            for (std::size_t c : nonempty) REQUIRE(eq[c] == level);
+            REQUIRE(total(eq) >= budget);
+        }
+    }
+}
+
 TEST_CASE("per-class driver maps local picks to global rows", "[class_budget]") {
     Eigen::MatrixXd x(6, 1);
     x << 0, 1, 2, 3, 4, 5;
@@ -284,4 +366,9 @@ TEST_CASE("callbacks: on_step hooks are found and may stop", "[core]") {
     REQUIRE(s.seen == 2);
     REQUIRE(w.seen == 2);
     REQUIRE(to_string(Status::Exhausted) == std::string("Exhausted"));
+    REQUIRE(to_string(ClassBudget::Ceil) == std::string("Ceil"));
+    REQUIRE(to_string(ClassBudget::EqualCeil) == std::string("EqualCeil"));
+    REQUIRE(to_string(static_cast<ClassBudget>(9)) == std::string("unknown ClassBudget"));
+    REQUIRE(detail::is_class_budget(ClassBudget::EqualCeil));
+    REQUIRE_FALSE(detail::is_class_budget(static_cast<ClassBudget>(4)));
 }

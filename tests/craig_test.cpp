@@ -35,7 +35,7 @@ TEMPLATE_TEST_CASE("craig: per class selects each class independently with the s
     const auto x = gaussian<TestType>(n, 4, 3);
     Eigen::VectorXi y(n);
     for (Eigen::Index i = 0; i < n; ++i) y[i] = static_cast<int>((i * 7) % 13 < 2 ? 0 : ((i * 7) % 13 < 6 ? 1 : 2));
-    for (auto policy : {ClassBudget::Proportional, ClassBudget::Equal}) {
+    for (auto policy : {ClassBudget::Proportional, ClassBudget::Equal, ClassBudget::Ceil, ClassBudget::EqualCeil}) {
         CraigOptions o;
         o.class_budget = policy;
         const auto r = Craig(o).select(x, y, 37);
@@ -43,9 +43,15 @@ TEMPLATE_TEST_CASE("craig: per class selects each class independently with the s
         std::vector<Eigen::Index> sizes;
         for (const auto& g : groups) sizes.push_back(static_cast<Eigen::Index>(g.size()));
         const auto budgets = detail::split_budget(sizes, 37, policy);
-        REQUIRE(r.size() == 37);
+        const Eigen::Index picks = budgets[0] + budgets[1] + budgets[2];
+        if (policy == ClassBudget::Ceil)  // the reference's ceil(k n_c / n): more than k in all here
+            for (std::size_t c = 0; c < 3; ++c) REQUIRE(budgets[c] == (37 * sizes[c] + n - 1) / n);
+        if (policy == ClassBudget::EqualCeil)  // ceil(37 / 3) = 13 each: no class is smaller
+            for (std::size_t c = 0; c < 3; ++c) REQUIRE(budgets[c] == 13);
+        if (policy == ClassBudget::Ceil || policy == ClassBudget::EqualCeil) REQUIRE(picks > 37);
+        REQUIRE(r.size() == picks);
         std::set<Eigen::Index> unique(r.indices.begin(), r.indices.end());
-        REQUIRE(unique.size() == 37);
+        REQUIRE(static_cast<Eigen::Index>(unique.size()) == picks);
         // Class by class: each block equals a selection on that class's rows alone, mapped back.
         std::size_t pos = 0;
         double offset = 0;

@@ -2,6 +2,7 @@
 // GRAD-MATCH: closed forms, exact recovery, agreement with a from-scratch reference OMP (both
 // non-negativity policies), the incremental factor against dense solves, KKT conditions,
 // per-class and per-batch variants, callbacks, determinism and input errors.
+#include <Eigen/QR>
 #include <algorithm>
 #include <cmath>
 #include <coreset/detail/nnls.hpp>
@@ -240,9 +241,9 @@ TEST_CASE("GradMatchOptions: defaults are the paper's and validate() names the b
     REQUIRE_THROWS_MATCHES(bad.validate(), std::invalid_argument,
                            message_is("GradMatchOptions::validate(): nonnegativity must be ActiveSet or DropMostNegative (got 7)"));
     bad = GradMatchOptions{};
-    bad.class_budget = static_cast<ClassBudget>(3);
+    bad.class_budget = static_cast<ClassBudget>(7);
     REQUIRE_THROWS_MATCHES(bad.validate(), std::invalid_argument,
-                           message_is("GradMatchOptions::validate(): class_budget must be Proportional or Equal (got 3)"));
+                           message_is("GradMatchOptions::validate(): class_budget must be Proportional, Equal, Ceil or EqualCeil (got 7)"));
     bad = GradMatchOptions{};
     bad.lambda = 0;
     bad.tolerance = 0;
@@ -861,4 +862,291 @@ TEST_CASE("GradMatch: bad inputs throw invalid_argument naming the parameter", "
     const Eigen::MatrixXf empty(0, 3);
     REQUIRE_THROWS_MATCHES(gm.select(empty, 1), std::invalid_argument,
                            message_is("GradMatch::select(): gradients must have at least one row and one column (got 0 x 3)"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// CORDS compatibility (GradMatchOptions::cords(), docs/grad_match.md)
+
+namespace {
+
+struct CordsTrace {
+    std::vector<Index> indices;
+    std::vector<double> weights;
+    Index iterations = 0, drops = 0, repicks = 0;
+    bool stopped_on_reselect = false, stopped_on_tolerance = false;
+};
+
+// CORDS' OrthogonalMP_REG (positive = True) as its documentation and code describe it, written out
+// with dense from-scratch solves: `budget` iterations; before each, stop when ||r|| / ||t|| < tol;
+// e = arg-max of G r over all rows (first on ties); stop when e is in the index list; append it;
+// a single atom gets g_e.t / ||g_e||^2, otherwise solve (A A^T + lambda I) w = A t and, while
+// min(w) < 0, remove the most negative atom and re-solve; r = t - A^T w.
+CordsTrace cords_reference(const Eigen::MatrixXd& G, const Eigen::VectorXd& t, Index budget, double lambda, double tol) {
+    CordsTrace out;
+    std::set<Index> ever;
+    Eigen::VectorXd r = t, w;
+    for (Index it = 0; it < budget; ++it) {
+        if (r.norm() / t.norm() < tol) {
+            out.stopped_on_tolerance = true;
+            break;
+        }
+        Index e = 0;
+        const Eigen::VectorXd c = G * r;
+        for (Index i = 1; i < G.rows(); ++i)
+            if (c[i] > c[e]) e = i;
+        if (std::find(out.indices.begin(), out.indices.end(), e) != out.indices.end()) {
+            out.stopped_on_reselect = true;
+            break;
+        }
+        if (!ever.insert(e).second) ++out.repicks;
+        ++out.iterations;
+        out.indices.push_back(e);
+        const auto solve = [&] {
+            const Index k = static_cast<Index>(out.indices.size());
+            Eigen::MatrixXd A(k, G.cols());
+            for (Index j = 0; j < k; ++j) A.row(j) = G.row(out.indices[static_cast<std::size_t>(j)]);
+            w = (A * A.transpose() + lambda * Eigen::MatrixXd::Identity(k, k)).colPivHouseholderQr().solve(A * t);
+            return A;
+        };
+        Eigen::MatrixXd A;
+        if (out.indices.size() == 1) {
+            A = G.row(e);
+            w = Eigen::VectorXd::Constant(1, G.row(e).dot(t) / G.row(e).squaredNorm());
+        } else {
+            A = solve();
+            while (w.size() > 0 && w.minCoeff() < 0) {
+                Index p = 0;
+                w.minCoeff(&p);
+                out.indices.erase(out.indices.begin() + p);
+                ++out.drops;
+                A = solve();
+            }
+        }
+        r = t - A.transpose() * w;
+    }
+    out.weights.assign(w.data(), w.data() + w.size());
+    return out;
+}
+
+GradMatchOptions cords_solver(double lambda, double tolerance) {
+    GradMatchOptions o = GradMatchOptions::cords();
+    o.random_fill = false;
+    o.lambda = lambda;
+    o.tolerance = tolerance;
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("GradMatchOptions::cords(): the preset, and the defaults untouched", "[grad_match][cords]") {
+    const GradMatchOptions d;
+    REQUIRE(d.lambda == 0.5);
+    REQUIRE(d.tolerance == 1e-10);
+    REQUIRE(d.nonnegativity == NonNegativity::ActiveSet);
+    REQUIRE(!d.normalize);
+    REQUIRE(d.class_budget == ClassBudget::Proportional);
+    REQUIRE(!d.repick_dropped);
+    REQUIRE(!d.budget_counts_iterations);
+    REQUIRE(!d.stop_on_reselect);
+    REQUIRE(!d.unregularized_first_atom);
+    REQUIRE(!d.random_fill);
+    REQUIRE(d.seed == 0);
+    const GradMatchOptions c = GradMatchOptions::cords();
+    REQUIRE(c.lambda == 0.5);
+    REQUIRE(c.tolerance == 1e-100);
+    REQUIRE(c.nonnegativity == NonNegativity::DropMostNegative);
+    REQUIRE(!c.normalize);
+    REQUIRE(c.class_budget == ClassBudget::Ceil);
+    REQUIRE(c.repick_dropped);
+    REQUIRE(c.budget_counts_iterations);
+    REQUIRE(c.stop_on_reselect);
+    REQUIRE(c.unregularized_first_atom);
+    REQUIRE(c.random_fill);
+    REQUIRE_NOTHROW(c.validate());
+}
+
+TEST_CASE("GradMatch CORDS mode: the same atoms, order and weights as CORDS' rules written out densely",
+          "[grad_match][cords]") {
+    // Random problems where rows are dropped, dropped rows come back, and the arg-max falls on the
+    // support; every one of them is followed exactly.
+    Index drops = 0, repicks = 0, reselect_stops = 0, tolerance_stops = 0, budget_stops = 0;
+    for (std::uint64_t seed = 1; seed <= 60; ++seed) {
+        const Index n = 30 + static_cast<Index>(seed % 7) * 10, d = 4 + static_cast<Index>(seed % 5) * 3;
+        Eigen::MatrixXd G = gaussian<double>(n, d, 500 + seed);
+        if (seed % 3 == 0) G.col(0).array() += 1.0;  // a common direction: more drops
+        const double lambda = seed % 4 == 0 ? 0.0 : 0.05 * static_cast<double>(seed % 5 + 1);
+        const double tol = lambda == 0 ? 1e-6 : (seed % 2 ? 1e-100 : 1e-2);
+        const Index budget = 1 + static_cast<Index>(seed % 11) * 2;
+        const Eigen::VectorXd t = colsum(G);
+        const CordsTrace ref = cords_reference(G, t, budget, lambda, tol);
+        const auto cs = GradMatch(cords_solver(lambda, tol)).select(G, budget);
+        INFO("seed " << seed << " n " << n << " d " << d << " lambda " << lambda << " budget " << budget);
+        require_valid(cs, n);
+        REQUIRE(cs.indices == ref.indices);
+        for (std::size_t j = 0; j < ref.weights.size(); ++j)
+            REQUIRE_THAT(static_cast<double>(cs.weights[static_cast<Index>(j)]), WithinRel(ref.weights[j], 1e-8));
+        REQUIRE(static_cast<Index>(cs.objective.size()) == ref.iterations);
+        if (ref.stopped_on_reselect) {
+            REQUIRE(cs.status == Status::Exhausted);
+            ++reselect_stops;
+        } else if (ref.stopped_on_tolerance) {
+            REQUIRE(cs.status == Status::ToleranceReached);
+            ++tolerance_stops;
+        } else {
+            REQUIRE(ref.iterations == budget);
+            // After the last iteration CORDS checks nothing; the library reports the budget unless
+            // the tolerance was met by that last pick.
+            REQUIRE((cs.status == Status::BudgetReached || cs.status == Status::ToleranceReached));
+            ++budget_stops;
+        }
+        drops += ref.drops;
+        repicks += ref.repicks;
+    }
+    // The test exercises every rule.
+    REQUIRE(drops > 0);
+    REQUIRE(repicks > 0);
+    REQUIRE(reselect_stops > 0);
+    REQUIRE(tolerance_stops > 0);
+    REQUIRE(budget_stops > 0);
+}
+
+TEST_CASE("GradMatch CORDS mode: each rule on its own", "[grad_match][cords]") {
+    const Index n = 60, d = 8;
+    Eigen::MatrixXd G = gaussian<double>(n, d, 77);
+    G.col(0).array() += 1.0;
+    const Eigen::VectorXd t = colsum(G);
+
+    SECTION("first atom: unregularised weight g.t / ||g||^2, against the ridge g.t / (||g||^2 + lambda)") {
+        GradMatchOptions o;
+        o.lambda = 3.0;
+        const auto ridge = GradMatch(o).select(G, 1);
+        o.unregularized_first_atom = true;
+        const auto plain = GradMatch(o).select(G, 1);
+        REQUIRE(plain.indices == ridge.indices);
+        const Eigen::VectorXd g = G.row(plain.indices[0]).transpose();
+        REQUIRE_THAT(plain.weights[0], WithinRel(g.dot(t) / g.squaredNorm(), 1e-12));
+        REQUIRE_THAT(ridge.weights[0], WithinRel(g.dot(t) / (g.squaredNorm() + 3.0), 1e-12));
+        // The residual after the unregularised first atom is orthogonal to it.
+        REQUIRE(std::abs(g.dot(t - plain.weights[0] * g)) <= 1e-10 * t.norm() * g.norm());
+    }
+    SECTION("stop on reselection: at the end the arg-max over all rows is in the support") {
+        GradMatchOptions o;
+        o.lambda = 0.5;
+        o.tolerance = 0;
+        o.stop_on_reselect = true;
+        const auto cs = GradMatch(o).select(G, n);
+        REQUIRE(cs.status == Status::Exhausted);
+        REQUIRE(cs.size() < d + 1);  // with lambda > 0 a support atom has g.r = lambda w > 0 and wins early
+        Eigen::VectorXd r = t;
+        for (Index j = 0; j < cs.size(); ++j) r -= cs.weights[j] * G.row(cs.indices[static_cast<std::size_t>(j)]).transpose();
+        Index e = 0;
+        const Eigen::VectorXd c = G * r;
+        for (Index i = 1; i < n; ++i)
+            if (c[i] > c[e]) e = i;
+        REQUIRE(std::find(cs.indices.begin(), cs.indices.end(), e) != cs.indices.end());
+        // Without the rule the same options go on to the budget or to exhaustion of fresh rows.
+        o.stop_on_reselect = false;
+        REQUIRE(GradMatch(o).select(G, n).size() > cs.size());
+    }
+    SECTION("budget in iterations: never more picks than the budget, so drops leave fewer atoms") {
+        GradMatchOptions o;
+        o.lambda = 0.01;
+        o.tolerance = 0;
+        o.nonnegativity = NonNegativity::DropMostNegative;
+        o.budget_counts_iterations = true;
+        bool fewer = false;
+        for (Index k = 1; k <= 12; ++k) {
+            const auto cs = GradMatch(o).select(G, k);
+            REQUIRE(cs.size() <= k);
+            REQUIRE(static_cast<Index>(cs.objective.size()) <= k);
+            if (cs.status == Status::BudgetReached) REQUIRE(static_cast<Index>(cs.objective.size()) == k);
+            // Atoms counted instead: the budget is met with k positive atoms (or the rows run out).
+            GradMatchOptions a = o;
+            a.budget_counts_iterations = false;
+            const auto atoms = GradMatch(a).select(G, k);
+            if (atoms.status == Status::BudgetReached) REQUIRE(atoms.size() == k);
+            if (cs.size() < k) fewer = true;
+        }
+        REQUIRE(fewer);  // some budget saw a drop
+    }
+    SECTION("re-pick: a dropped row may come back; without it, never") {
+        GradMatchOptions o = cords_solver(0.05, 0);
+        o.stop_on_reselect = false;  // only re-pick, over rows not in the support
+        o.budget_counts_iterations = false;
+        const auto with = GradMatch(o).select(G, 20);
+        o.repick_dropped = false;
+        const auto without = GradMatch(o).select(G, 20);
+        require_valid(with, n);
+        require_valid(without, n);
+        // Both satisfy the non-negative ridge optimality on their support (DropMostNegative
+        // solutions are unconstrained ridge solutions with positive weights).
+        for (const auto* cs : {&with, &without}) {
+            Eigen::MatrixXd A(cs->size(), d);
+            for (Index j = 0; j < cs->size(); ++j) A.row(j) = G.row(cs->indices[static_cast<std::size_t>(j)]);
+            const Eigen::VectorXd z =
+                (A * A.transpose() + 0.05 * Eigen::MatrixXd::Identity(A.rows(), A.rows())).ldlt().solve(A * t);
+            for (Index j = 0; j < cs->size(); ++j) REQUIRE_THAT(cs->weights[j], WithinRel(z[j], 1e-8));
+        }
+    }
+}
+
+TEST_CASE("GradMatch random_fill: tops up to the budget with distinct unselected rows of weight 1",
+          "[grad_match][cords]") {
+    const Index n = 200, d = 6;
+    const Eigen::MatrixXd G = gaussian<double>(n, d, 91);
+    GradMatchOptions o = GradMatchOptions::cords();  // lambda 0.5: stops near 0.8 d atoms
+    o.random_fill = false;
+    const auto bare = GradMatch(o).select(G, 40);
+    REQUIRE(bare.size() < 40);
+    o.random_fill = true;
+    o.seed = 5;
+    const auto filled = GradMatch(o).select(G, 40);
+    require_valid(filled, n);
+    REQUIRE(filled.size() == 40);
+    REQUIRE(filled.status == bare.status);
+    REQUIRE(filled.objective == bare.objective);
+    for (Index j = 0; j < bare.size(); ++j) {
+        REQUIRE(filled.indices[static_cast<std::size_t>(j)] == bare.indices[static_cast<std::size_t>(j)]);
+        REQUIRE(filled.weights[j] == bare.weights[j]);
+    }
+    for (Index j = bare.size(); j < 40; ++j) REQUIRE(filled.weights[j] == 1.0);
+    // Deterministic by seed; another seed draws other rows.
+    REQUIRE(GradMatch(o).select(G, 40).indices == filled.indices);
+    o.seed = 6;
+    REQUIRE(GradMatch(o).select(G, 40).indices != filled.indices);
+    // Per class: filled after merging, over all rows, to the total budget; with the Ceil split the
+    // classes may already exceed it, and then nothing is added.
+    const Eigen::VectorXi y = coreset_test::round_robin_labels(n, 3);
+    const auto per_class = GradMatch(o).select(G, y, 60);
+    require_valid(per_class, n);
+    REQUIRE(per_class.size() == 60);
+    o.random_fill = false;
+    const auto per_class_bare = GradMatch(o).select(G, y, 60);
+    REQUIRE(per_class_bare.size() < 60);
+    for (Index j = 0; j < per_class_bare.size(); ++j)
+        REQUIRE(per_class.indices[static_cast<std::size_t>(j)] == per_class_bare.indices[static_cast<std::size_t>(j)]);
+    // Per batch: filled in rows.
+    o.random_fill = true;
+    const auto batches = GradMatch(o).select_batches(G, 10, 150);
+    require_valid(batches, n);
+    REQUIRE(batches.size() == 150);
+}
+
+TEST_CASE("GradMatch per class with ClassBudget::Ceil: ceil(k n_c / n) atoms at most per class", "[grad_match][cords]") {
+    const Index n = 100, d = 5;
+    const Eigen::MatrixXd G = gaussian<double>(n, d, 93).cwiseAbs();
+    Eigen::VectorXi y(n);
+    for (Index i = 0; i < n; ++i) y[i] = i < 13 ? 0 : (i < 50 ? 1 : 2);  // sizes 13, 37, 50
+    GradMatchOptions o;
+    o.lambda = 0;
+    o.tolerance = 0;
+    o.class_budget = ClassBudget::Ceil;
+    const auto cs = GradMatch(o).select(G, y, 10);  // ceil(1.3), ceil(3.7), ceil(5) = 2, 4, 5
+    require_valid(cs, n);
+    Index count[3] = {0, 0, 0};
+    for (Index i : cs.indices) ++count[y[i]];
+    REQUIRE(count[0] == 2);
+    REQUIRE(count[1] == 4);
+    REQUIRE(count[2] == 5);
+    REQUIRE(cs.size() == 11);  // more than the budget, as in CORDS
 }

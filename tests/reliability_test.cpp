@@ -443,13 +443,13 @@ TEST_CASE("reliability: options past their bounds are rejected, the bounds thems
         O a = o, b = o, c = o;
         a.metric = static_cast<Metric>(-1);
         b.greedy = static_cast<Greedy>(3);
-        c.class_budget = static_cast<ClassBudget>(2);
+        c.class_budget = static_cast<ClassBudget>(7);
         REQUIRE_THROWS_MATCHES(a.validate(), std::invalid_argument,
                                message_is(std::string(where) + ": metric must satisfy a Metric enumerator (got -1)"));
         REQUIRE_THROWS_MATCHES(b.validate(), std::invalid_argument,
                                message_is(std::string(where) + ": greedy must satisfy a Greedy enumerator (got 3)"));
         REQUIRE_THROWS_MATCHES(c.validate(), std::invalid_argument,
-                               message_is(std::string(where) + ": class_budget must satisfy a ClassBudget enumerator (got 2)"));
+                               message_is(std::string(where) + ": class_budget must satisfy a ClassBudget enumerator (got 7)"));
     };
     bad_enum(CraigOptions{}, "CraigOptions::validate()");
     bad_enum(AdaCoreOptions{}, "AdaCoreOptions::validate()");

@@ -28,10 +28,18 @@ enum class Greedy {
     Stochastic  ///< Stochastic greedy (Mirzasoleiman et al. 2015): a random sample per step.
 };
 
-/// How a total budget is split over classes by the per-class overloads.
+/// How a total budget k is split over classes by the per-class overloads (n rows, class c has n_c,
+/// C = number of non-empty classes).
 enum class ClassBudget {
     Proportional,  ///< Largest-remainder split proportional to class sizes, >= 1 per non-empty class.
-    Equal          ///< budget / C per class; the shortfall of small classes goes to the others.
+    Equal,         ///< k / C per class; the shortfall of small classes goes to the others.
+    /// ceil(k n_c / n) per class (CORDS' GRAD-MATCH and CRAIG, baharanm/craig without `equal_num`):
+    /// the total can exceed k (by at most C - 1); never more than n_c.
+    Ceil,
+    /// baharanm/craig's `equal_num`: ceil(k / C) per class; when some classes have fewer rows than
+    /// that, each other class gets ceil(shortfall / number of such classes) more. Every class is
+    /// clamped to n_c; the total can differ from k.
+    EqualCeil
 };
 
 /// Why a selection stopped.
@@ -62,6 +70,8 @@ inline const char* to_string(ClassBudget c) noexcept {
     switch (c) {
         case ClassBudget::Proportional: return "Proportional";
         case ClassBudget::Equal: return "Equal";
+        case ClassBudget::Ceil: return "Ceil";
+        case ClassBudget::EqualCeil: return "EqualCeil";
     }
     return "unknown ClassBudget";
 }

@@ -32,6 +32,8 @@ struct CraigOptions {
     /// Dense, blocked or automatic distance evaluation. Default Auto.
     Evaluation evaluation = Evaluation::Auto;
     /// Split of the budget over classes for the per-class overload. Default Proportional.
+    /// ClassBudget::Ceil is the CRAIG reference's default split (ceil(k n_c / n)), EqualCeil its
+    /// `equal_num` split; both can return more (EqualCeil also fewer) than `budget` rows.
     ClassBudget class_budget = ClassBudget::Proportional;
     /// Threads of the selector's own OpenMP regions (and of the Eigen products it runs outside
     /// them), >= 0; 0 (the default) = OpenMP's default (OMP_NUM_THREADS, else the number of
@@ -42,9 +44,8 @@ struct CraigOptions {
     /// \throws std::invalid_argument naming the first out-of-range field.
     void validate() const {
         engine().validate_as("CraigOptions::validate()");
-        detail::check_option(class_budget == ClassBudget::Proportional || class_budget == ClassBudget::Equal,
-                             static_cast<int>(class_budget), "CraigOptions::validate()", "class_budget",
-                             "a ClassBudget enumerator");
+        detail::check_option(detail::is_class_budget(class_budget), static_cast<int>(class_budget),
+                             "CraigOptions::validate()", "class_budget", "a ClassBudget enumerator");
     }
     /// The facility-location engine's options.
     FacilityLocationOptions engine() const {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <ostream>
 #include <tuple>
@@ -20,6 +21,7 @@
 #include "detail/class_split.hpp"
 #include "detail/nnls.hpp"
 #include "detail/parallel.hpp"
+#include "detail/rng.hpp"
 
 
 namespace coreset {
@@ -55,13 +57,61 @@ struct GradMatchOptions {
     /// Pick by \f$g_j^T r / \|g_j\|\f$ instead of \f$g_j^T r\f$ (textbook OMP; no reference
     /// implementation normalises, so large-norm gradients are favoured by default).
     bool normalize = false;
-    /// How the per-class overload splits the budget over classes.
+    /// How the per-class overload splits the budget over classes (ClassBudget::Ceil: CORDS'
+    /// ceil(k n_c / n), which can give more than k rows in all).
     ClassBudget class_budget = ClassBudget::Proportional;
     /// Threads of the selector's own OpenMP regions (and of the Eigen products it runs outside
     /// them), >= 0; 0 (the default) = OpenMP's default (OMP_NUM_THREADS, else the number of
     /// cores). Bounds only the library's work: the caller's code and other threads are unaffected.
     /// Results do not depend on it.
     int num_threads = 0;
+
+    /// \name CORDS compatibility (all off by default; GradMatchOptions::cords() turns them on)
+    /// @{
+    /// A row whose weight reached 0 and left the support may be picked again (CORDS removes it from
+    /// its index list, so its arg-max can return it). Default false: it leaves for good.
+    bool repick_dropped = false;
+    /// The budget counts OMP iterations (picks, whatever is dropped after them; CORDS'
+    /// `for i in range(nnz)`), so fewer than `budget` atoms may remain; Status::BudgetReached after
+    /// `budget` picks. Default false: it counts atoms with positive weight.
+    bool budget_counts_iterations = false;
+    /// The arg-max is taken over all rows, and selection stops (Status::Exhausted) when it falls
+    /// on a row of the support, or on a dropped row while repick_dropped is false (CORDS'
+    /// `if index in indices: break`; with lambda > 0 a support row keeps the correlation
+    /// lambda w_j > 0, so this often ends near d atoms whatever the budget).
+    /// Default false: the arg-max is over the rows never picked (or dropped, with repick_dropped).
+    bool stop_on_reselect = false;
+    /// The first atom of an empty support gets the unregularised weight \f$g^T t / \|g\|^2\f$
+    /// (CORDS) instead of the ridge solution \f$g^T t / (\|g\|^2 + \lambda)\f$; every later pick
+    /// re-solves the ridge problem on the whole support. Default false.
+    bool unregularized_first_atom = false;
+    /// When fewer than `budget` rows were selected, add uniformly drawn unselected rows with weight
+    /// 1 until there are `budget` (CORDS' GradMatchStrategy, after merging the classes). Their
+    /// weight is not on the scale of the others (about n / k) and they have no objective entry.
+    /// Default false.
+    bool random_fill = false;
+    /// Seed of random_fill's draws (the library's own generator). Default 0.
+    std::uint64_t seed = 0;
+    /// @}
+
+    /// CORDS' GRAD-MATCH (decile-team/cords `OrthogonalMP_REG` inside `GradMatchStrategy`, with the
+    /// configuration files' lambda = 0.5 and eps = 1e-100): DropMostNegative, no normalisation,
+    /// ClassBudget::Ceil, and every option of the group above on, random_fill included (the
+    /// strategy always fills). Set random_fill = false for the solver's own output.
+    static GradMatchOptions cords() {
+        GradMatchOptions o;
+        o.lambda = 0.5;
+        o.tolerance = 1e-100;
+        o.nonnegativity = NonNegativity::DropMostNegative;
+        o.normalize = false;
+        o.class_budget = ClassBudget::Ceil;
+        o.repick_dropped = true;
+        o.budget_counts_iterations = true;
+        o.stop_on_reselect = true;
+        o.unregularized_first_atom = true;
+        o.random_fill = true;
+        return o;
+    }
 
     /// \throws std::invalid_argument naming the first option out of range.
     void validate() const {
@@ -73,8 +123,9 @@ struct GradMatchOptions {
         detail::require(nonnegativity == NonNegativity::ActiveSet || nonnegativity == NonNegativity::DropMostNegative,
                         where, "nonnegativity must be ActiveSet or DropMostNegative (got ",
                         static_cast<int>(nonnegativity), ")");
-        detail::require(class_budget == ClassBudget::Proportional || class_budget == ClassBudget::Equal, where,
-                        "class_budget must be Proportional or Equal (got ", static_cast<int>(class_budget), ")");
+        detail::require(detail::is_class_budget(class_budget), where,
+                        "class_budget must be Proportional, Equal, Ceil or EqualCeil (got ", static_cast<int>(class_budget),
+                        ")");
         detail::check_option(num_threads >= 0, num_threads, where, "num_threads", "num_threads >= 0");
     }
 };
@@ -252,7 +303,21 @@ Coreset<Scalar> grad_match_omp(const G& g, const Eigen::VectorXd& target,
     NonNegativeRidge solver(target, options.lambda, options.nonnegativity == NonNegativity::ActiveSet,
                             std::min(budget, d) + 1);
     CorrelationPass<Scalar> pass(n, options.normalize ? &inv_norm : nullptr);
+    // Row states: never picked, in the support, dropped from it, refused as dependent.
+    enum : unsigned char { kFresh = 0, kSupport = 1, kDropped = 2, kRefused = 3 };
+    std::vector<unsigned char> state(static_cast<std::size_t>(n), kFresh);
+    // Rows the arg-max skips: by default every row ever picked; with repick_dropped, the support and
+    // the refused rows; with stop_on_reselect, none (the arg-max is over all rows).
     std::vector<unsigned char> picked(static_cast<std::size_t>(n), 0);
+    const auto skips = [&](unsigned char st) {
+        if (options.stop_on_reselect) return false;
+        if (options.repick_dropped) return st == kSupport || st == kRefused;
+        return st != kFresh;
+    };
+    const auto set_state = [&](Eigen::Index i, unsigned char st) {
+        state[static_cast<std::size_t>(i)] = st;
+        picked[static_cast<std::size_t>(i)] = skips(st) ? 1 : 0;
+    };
     std::vector<Eigen::Index> pick_step(static_cast<std::size_t>(n), 0);
     Vector<Scalar> rs(d);
     Eigen::VectorXd atom(d);
@@ -272,17 +337,26 @@ Coreset<Scalar> grad_match_omp(const G& g, const Eigen::VectorXd& target,
             Eigen::Index e = pass.run(pass_rows, rs, picked);
             bool accepted = false;
             while (e >= 0) {
+                const unsigned char st = state[static_cast<std::size_t>(e)];
+                // stop_on_reselect: the arg-max over all rows is not eligible.
+                if (st == kSupport || st == kRefused || (st == kDropped && !options.repick_dropped)) break;
                 load_row(g, e, atom);
                 double score = atom.dot(solver.residual());
                 if (options.normalize) score = norms[e] > 0 ? score / norms[e] : 0.0;
                 if (!(score > floor)) break;
-                picked[static_cast<std::size_t>(e)] = 1;
                 pick_step[static_cast<std::size_t>(e)] = step;
-                if (solver.add(e, atom).accepted) {
+                const auto outcome = solver.add(e, atom, options.unregularized_first_atom && solver.size() == 0);
+                if (outcome.accepted) {
+                    set_state(e, kSupport);
+                    for (Eigen::Index id : outcome.dropped) set_state(id, kDropped);
                     accepted = true;
                     break;
                 }
-                e = pass.rescan(picked);  // numerically dependent atom: next best, same correlations
+                set_state(e, kRefused);
+                // A numerically dependent atom: the next best on the same correlations (with
+                // stop_on_reselect, the arg-max over all rows is this row again: stop).
+                if (options.stop_on_reselect) break;
+                e = pass.rescan(picked);
             }
             if (!accepted) {
                 out.status = Status::Exhausted;
@@ -296,7 +370,7 @@ Coreset<Scalar> grad_match_omp(const G& g, const Eigen::VectorXd& target,
                 out.status = Status::StoppedByCallback;
                 break;
             }
-            if (solver.size() >= budget) {
+            if (options.budget_counts_iterations ? step + 1 >= budget : solver.size() >= budget) {
                 out.status = Status::BudgetReached;
                 break;
             }
@@ -328,6 +402,27 @@ Coreset<Scalar> grad_match_omp(const G& g, const Eigen::VectorXd& target,
     return out;
 }
 
+/// GradMatchOptions::random_fill: appends uniformly drawn rows of [0, n) not in `out` with weight 1
+/// until it has `budget` rows (nothing when it has as many already); objective and status unchanged.
+template <class Scalar>
+void random_fill(Coreset<Scalar>& out, Eigen::Index n, Eigen::Index budget, std::uint64_t seed) {
+    if (out.size() >= budget) return;
+    std::vector<unsigned char> taken(static_cast<std::size_t>(n), 0);
+    for (Eigen::Index i : out.indices) taken[static_cast<std::size_t>(i)] = 1;
+    std::vector<Eigen::Index> pool;
+    pool.reserve(static_cast<std::size_t>(n - out.size()));
+    for (Eigen::Index i = 0; i < n; ++i)
+        if (!taken[static_cast<std::size_t>(i)]) pool.push_back(i);
+    Rng rng(seed);
+    const auto extra = rng.sample(std::move(pool), static_cast<std::size_t>(budget - out.size()));
+    const Eigen::Index old = out.size();
+    out.weights.conservativeResize(old + static_cast<Eigen::Index>(extra.size()));
+    for (std::size_t j = 0; j < extra.size(); ++j) {
+        out.indices.push_back(extra[j]);
+        out.weights[old + static_cast<Eigen::Index>(j)] = Scalar(1);
+    }
+}
+
 }  // namespace detail
 
 /// A target for GradMatch::select (for example the gradient sum of a validation set): the wrapper
@@ -353,11 +448,13 @@ struct Target {
 /// by orthogonal matching pursuit: pick the unpicked row with the largest positive correlation
 /// \f$g_j^T r\f$ with the residual \f$r = t - \sum_S w_j g_j\f$, re-solve the non-negative ridge
 /// problem on the support (incremental Cholesky), repeat. An atom whose weight reaches 0 leaves
-/// the support for good; a row is never picked twice and the subset is never padded.
+/// the support for good; a row is never picked twice and the subset is never padded (unless the
+/// CORDS options say otherwise: GradMatchOptions::cords(), docs/grad_match.md).
 ///
 /// After each pick it stops when a callback asks (StoppedByCallback), when k atoms have positive
 /// weight (BudgetReached) or when \f$\|r\|/\|t\| <\f$ tolerance (ToleranceReached), checked in
-/// that order; and before a pick when no unpicked row has a positive correlation (Exhausted).
+/// that order; and before a pick when no unpicked row has a positive correlation (Exhausted;
+/// with stop_on_reselect also when the arg-max over all rows is not eligible).
 /// With the target at zero the empty set is returned (ToleranceReached if tolerance > 0).
 /// `objective[s]` = \f$\|r\|\f$ after pick s (one entry per
 /// pick, so more entries than rows when atoms were dropped). Weights are on the scale of the
@@ -397,7 +494,8 @@ public:
         detail::check_matrix(gradients, where, "gradients");
         detail::check_budget(budget, gradients.rows(), where);
         const detail::GradRef<Scalar> g(gradients.derived());
-        return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), budget, options_, callbacks...);
+        return finish(detail::grad_match_omp<Scalar>(g, detail::column_sum(g), budget, options_, callbacks...),
+                      gradients.rows(), budget);
     }
 
     /// Per class: `labels` is an integer vector of length n (values >= 0); every class matches
@@ -421,7 +519,7 @@ public:
         static_assert(std::is_integral<typename DerivedL::Scalar>::value,
                       "GradMatch::select(): labels must be integers; pass a target as coreset::Target(x)");
         detail::check_matrix(gradients, "GradMatch::select()", "gradients");
-        return select_classes<Scalar>(gradients, labels, budget, callbacks...);
+        return finish(select_classes<Scalar>(gradients, labels, budget, callbacks...), gradients.rows(), budget);
     }
 
     /// Matches a given target (e.g. the gradient sum of a validation set) instead of the column
@@ -475,8 +573,9 @@ public:
                            Callbacks&&... callbacks) const {
         const detail::ThreadScope threads(options_.num_threads);
         detail::check_budget(budget, gradients.rows(), "GradMatch::select()");
-        return detail::grad_match_omp<Scalar>(gradients, detail::column_sum(gradients), budget, options_,
-                                              callbacks...);
+        return finish(detail::grad_match_omp<Scalar>(gradients, detail::column_sum(gradients), budget, options_,
+                                                     callbacks...),
+                      gradients.rows(), budget);
     }
     template <class Scalar, class DerivedL, class... Callbacks>
     Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const Eigen::MatrixBase<DerivedL>& labels,
@@ -484,7 +583,7 @@ public:
         const detail::ThreadScope threads(options_.num_threads);
         static_assert(std::is_integral<typename DerivedL::Scalar>::value,
                       "GradMatch::select(): labels must be integers; pass a target as coreset::Target(x)");
-        return select_classes<Scalar>(gradients, labels, budget, callbacks...);
+        return finish(select_classes<Scalar>(gradients, labels, budget, callbacks...), gradients.rows(), budget);
     }
     template <class Scalar, class... Callbacks>
     Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const Target& target, Eigen::Index budget,
@@ -501,6 +600,14 @@ public:
     /// @}
 
 private:
+    // The last step of every overload: GradMatchOptions::random_fill.
+    template <class Scalar>
+    Coreset<Scalar> finish(Coreset<Scalar> out, Eigen::Index n, Eigen::Index budget) const {
+        if (options_.random_fill && out.status != Status::StoppedByCallback)
+            detail::random_fill(out, n, budget, options_.seed);
+        return out;
+    }
+
     // The kernel's working form of a class's rows: the column-major copy for a matrix, the
     // factors as they are.
     template <class Scalar, class Rows, class Fn>
@@ -530,7 +637,7 @@ private:
         const Coreset<Scalar> picked =
             detail::grad_match_omp<Scalar>(detail::GradRef<Scalar>(means), detail::column_sum(gradients), batches,
                                            options_, callbacks...);
-        return detail::expand_batches(picked, gradients.rows(), batch_size);
+        return finish(detail::expand_batches(picked, gradients.rows(), batch_size), gradients.rows(), budget);
     }
 
     // Towards a given target, on a checked Eigen matrix or factored gradients.
@@ -547,9 +654,12 @@ private:
         detail::check_budget(budget, gradients.rows(), where);
         Eigen::VectorXd t(target.size());
         for (Eigen::Index j = 0; j < t.size(); ++j) t[j] = static_cast<double>(target.derived().coeff(j));
-        return with_working<Scalar>(gradients, [&](const auto& g) {
-            return detail::grad_match_omp<Scalar>(g, t, budget, options_, callbacks...);
-        });
+        return finish(with_working<Scalar>(gradients,
+                                           [&](const auto& g) {
+                                               return detail::grad_match_omp<Scalar>(g, t, budget, options_,
+                                                                                     callbacks...);
+                                           }),
+                      gradients.rows(), budget);
     }
 
     // Per class, on a checked Eigen matrix or factored gradients.

@@ -50,8 +50,15 @@ std::vector<std::vector<Eigen::Index>> group_by_label(const Eigen::DenseBase<Der
     return groups;
 }
 
-/// Splits `budget` over classes of the given sizes. The result sums to exactly `budget` and no
-/// class gets more than its size. Requires 1 <= budget <= sum(sizes).
+/// Whether `policy` is one of ClassBudget's enumerators.
+inline bool is_class_budget(ClassBudget policy) noexcept {
+    return policy == ClassBudget::Proportional || policy == ClassBudget::Equal || policy == ClassBudget::Ceil ||
+           policy == ClassBudget::EqualCeil;
+}
+
+/// Splits `budget` over classes of the given sizes. No class gets more than its size, and empty
+/// classes get 0. Proportional and Equal sum to exactly `budget`; Ceil and EqualCeil (the
+/// reference codes' rules) need not. Requires 1 <= budget <= sum(sizes).
 ///
 /// - Proportional: quota_c = budget * n_c / n; each class gets floor(quota_c), and the remaining
 ///   units go to the largest remainders (ties: lower class index). Then every non-empty class with
@@ -60,6 +67,12 @@ std::vector<std::vector<Eigen::Index>> group_by_label(const Eigen::DenseBase<Der
 /// - Equal: water-filling: every non-empty class gets min(n_c, level); units left over by small
 ///   classes are spread over the others; the last budget % (classes with room) units go to the
 ///   largest classes with room (ties: lower class index).
+/// - Ceil: ceil(budget * n_c / n) in exact integer arithmetic (<= n_c since budget <= n). The total
+///   is at least `budget` and below budget + (number of non-empty classes).
+/// - EqualCeil: level = ceil(budget / C) with C the number of non-empty classes; the classes with
+///   n_c < level ("minority") get n_c, every other class min(n_c, level + ceil(s / m)) with s the
+///   minority's shortfall sum(level - n_c) and m the number of minority classes (baharanm/craig's
+///   `equal_num` rule, in integers).
 inline std::vector<Eigen::Index> split_budget(const std::vector<Eigen::Index>& sizes, Eigen::Index budget,
                                               ClassBudget policy) {
     const std::size_t C = sizes.size();
@@ -70,6 +83,29 @@ inline std::vector<Eigen::Index> split_budget(const std::vector<Eigen::Index>& s
     for (std::size_t c = 0; c < C; ++c)
         if (sizes[c] > 0) nonempty.push_back(c);
 
+    if (policy == ClassBudget::Ceil) {
+        for (std::size_t c = 0; c < C; ++c) {
+            // budget * n_c <= n * n_c: fits in 64 bits for any realistic n (n <= 3e9).
+            const long long num = static_cast<long long>(budget) * static_cast<long long>(sizes[c]);
+            const long long q = num / n + (num % n != 0 ? 1 : 0);
+            alloc[c] = std::min(sizes[c], static_cast<Eigen::Index>(q));
+        }
+        return alloc;
+    }
+    if (policy == ClassBudget::EqualCeil) {
+        const auto classes = static_cast<Eigen::Index>(nonempty.size());
+        const Eigen::Index level = (budget - 1) / classes + 1;  // ceil, without overflow
+        Eigen::Index shortfall = 0, minority = 0;
+        for (std::size_t c : nonempty)
+            if (sizes[c] < level) {
+                shortfall += level - sizes[c];
+                ++minority;
+            }
+        const Eigen::Index bonus = minority > 0 ? (shortfall - 1) / minority + 1 : 0;
+        for (std::size_t c : nonempty)
+            alloc[c] = sizes[c] < level ? sizes[c] : std::min(sizes[c], level + bonus);
+        return alloc;
+    }
     if (policy == ClassBudget::Proportional) {
         std::vector<Eigen::Index> rem(C, 0);
         Eigen::Index given = 0;

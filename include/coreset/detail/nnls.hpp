@@ -59,6 +59,8 @@ public:
     const std::vector<Eigen::Index>& ids() const noexcept { return ids_; }
     /// Active atom at factor position p (length d).
     Eigen::VectorXd atom(Eigen::Index p) const { return A_.row(p).transpose(); }
+    /// \f$a_p^T t\f$ for the active atom at factor position p.
+    double rhs(Eigen::Index p) const { return b_(p); }
 
     /// Appends atom `a` (length d) with the caller's `id`. Returns false, and changes nothing,
     /// when the primal pivot \f$\|a\|^2 + \lambda - \|L^{-1} A a\|^2\f$ is below 1e-10 of
@@ -238,14 +240,24 @@ public:
     /// Whether the dual form of the factor is in use.
     bool dual() const noexcept { return factor_.dual(); }
 
-    /// Adds atom `a` (length d) under the caller's `id` and re-solves.
-    Outcome add(Eigen::Index id, const Eigen::VectorXd& a) {
+    /// Adds atom `a` (length d) under the caller's `id` and re-solves. With `unregularized_single`
+    /// and an empty support before the call, the atom gets the unregularised least-squares weight
+    /// \f$a^T t / \|a\|^2\f$ instead (CORDS' first atom; used when positive), and no atom is dropped.
+    Outcome add(Eigen::Index id, const Eigen::VectorXd& a, bool unregularized_single = false) {
         Outcome out;
         if (!factor_.append(id, a)) return out;
         out.accepted = true;
         const Eigen::Index k = factor_.size();
         w_.conservativeResize(k);
         w_(k - 1) = 0.0;
+        if (unregularized_single && k == 1) {
+            const double w = factor_.rhs(0) / a.squaredNorm();
+            if (w > 0 && std::isfinite(w)) {
+                w_(0) = w;
+                factor_.residual_of(w_, r_);
+                return out;
+            }
+        }
         if (exact_)
             lawson_hanson(out.dropped);
         else
