@@ -1012,3 +1012,355 @@ TEST_CASE("crest: the trainer loop of docs/crest.md", "[crest]") {
     const std::vector<Index> all = crest.active();
     CHECK(coreset::cross_entropy(logits(all), gather(labels, all)).mean() < 0.3);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reference mode: the behaviours of BigML-CS-UCLA/CREST as options (docs/crest.md)
+
+TEST_CASE("crest: reference() sets the code's behaviours, the defaults stay the library's", "[crest][reference]") {
+    const CrestOptions d;
+    CHECK_FALSE(d.ceil_class_sizes);
+    CHECK(d.serving == CrestServing::InTurn);
+    CHECK(d.first_interval == 0);
+    CHECK(d.learned_rule == CrestLearnedRule::Streak);
+    const CrestOptions r = CrestOptions::reference();
+    REQUIRE_NOTHROW(r.validate());
+    CHECK(r.tau == 0.1);
+    CHECK_FALSE(r.drop_learned);  // the code's --drop_learned defaults to False
+    CHECK(r.metric == Metric::ExpEuclidean);
+    CHECK(r.greedy == Greedy::Lazy);
+    CHECK(r.ceil_class_sizes);
+    CHECK(r.serving == CrestServing::ShuffledUnion);
+    CHECK(r.first_interval == 1);
+    CHECK(r.learned_rule == CrestLearnedRule::LossTable);
+    // The fields the code shares with the library's defaults are left alone.
+    CHECK(r.batch_size == d.batch_size);
+    CHECK(r.subset_fraction == d.subset_fraction);
+    CHECK(r.initial_coresets == d.initial_coresets);
+    CHECK(r.batch_num_mul == d.batch_num_mul);
+    CHECK(r.interval_mul == d.interval_mul);
+    CHECK(r.alpha == d.alpha);
+    CHECK(r.drop_interval == d.drop_interval);
+    CHECK(r.watch_window == d.watch_window);
+    CHECK(r.min_pool_fraction == d.min_pool_fraction);
+    CHECK(r.engine().metric == Metric::ExpEuclidean);
+}
+
+namespace {
+// The reference code's learned-example rule written from its definition (crest_trainer.py
+// _drop_learned_data): a W x n table of losses initialised to -1, row epoch % W overwritten with
+// the candidates' losses at each selection; at a selection with (epoch + 1) % T2 == 0 the new
+// pool is, per class, the examples with a stored loss > alpha or never evaluated (all rows < 0),
+// or the class's whole pool when those number <= s; it replaces the pool only when larger than
+// min_train_size.
+struct TableModel {
+    Index n, W, T2, s;
+    double alpha, min_train;
+    IndexVector y;
+    std::vector<std::vector<double>> table;
+    std::vector<bool> pool;
+    TableModel(const IndexVector& labels, Index w, Index t2, Index per_class, double a, double min_size)
+        : n(labels.size()), W(w), T2(t2), s(per_class), alpha(a), min_train(min_size), y(labels),
+          table(static_cast<std::size_t>(w), std::vector<double>(static_cast<std::size_t>(labels.size()), -1.0)),
+          pool(static_cast<std::size_t>(labels.size()), true) {}
+    void record(Index epoch, const std::vector<Index>& idx, const Eigen::VectorXd& losses) {
+        for (std::size_t j = 0; j < idx.size(); ++j)
+            table[static_cast<std::size_t>(epoch % W)][static_cast<std::size_t>(idx[j])] = losses[static_cast<Index>(j)];
+        if ((epoch + 1) % T2 != 0) return;
+        std::vector<bool> next(pool.size(), false);
+        Index total = 0;
+        for (Index c = 0; c <= y.maxCoeff(); ++c) {
+            std::vector<Index> keep, members;
+            for (Index i = 0; i < n; ++i) {
+                if (y[i] != c) continue;
+                if (pool[static_cast<std::size_t>(i)]) members.push_back(i);
+                bool high = false, seen = false;
+                for (Index r = 0; r < W; ++r) {
+                    const double v = table[static_cast<std::size_t>(r)][static_cast<std::size_t>(i)];
+                    high = high || v > alpha;
+                    seen = seen || v >= 0;
+                }
+                if (high || !seen) keep.push_back(i);
+            }
+            const auto& chosen = static_cast<Index>(keep.size()) > s ? keep : members;
+            for (Index i : chosen) next[static_cast<std::size_t>(i)] = true;
+            total += static_cast<Index>(chosen.size());
+        }
+        if (static_cast<double>(total) > min_train) pool = next;
+    }
+    std::vector<Index> active() const {
+        std::vector<Index> out;
+        for (Index i = 0; i < n; ++i)
+            if (pool[static_cast<std::size_t>(i)]) out.push_back(i);
+        return out;
+    }
+};
+}  // namespace
+
+TEST_CASE("crest: LossTable drops as the reference code's loss table, guards all or nothing", "[crest][reference]") {
+    // Three classes, one small; random losses mostly below alpha, several selections per epoch,
+    // stale slots: the active pool after every select() is the model's.
+    const IndexVector y = sized_labels({120, 90, 12});
+    for (double min_pool : {0.0, 0.5, 0.9}) {
+        CrestOptions o = small_options();
+        o.drop_learned = true;
+        o.learned_rule = CrestLearnedRule::LossTable;
+        o.subset_fraction = 0.05;  // s = ceil(0.05 * 222 / 3) = 4
+        o.initial_coresets = 3;
+        o.alpha = 0.3;
+        o.watch_window = 3;
+        o.drop_interval = 4;
+        o.min_pool_fraction = min_pool;
+        o.seed = 7;
+        Crest crest(y, o);
+        REQUIRE(crest.per_class_size() == 4);
+        TableModel model(y, 3, 4, 4, 0.3, min_pool * 222.0);
+        detail::Rng rng(3);
+        Index drops = 0;
+        for (Index sel = 0; sel < 60; ++sel) {
+            const Index epoch = sel / 2;  // two selections per epoch
+            const CrestCandidates cand = crest.candidates();
+            for (Index i : cand.indices) REQUIRE(model.pool[static_cast<std::size_t>(i)]);
+            // The same loss for an example however often it was drawn (it is the same model).
+            Eigen::VectorXd losses(cand.size());
+            std::map<Index, double> loss_of;
+            for (Index j = 0; j < cand.size(); ++j) {
+                const Index i = cand.indices[static_cast<std::size_t>(j)];
+                if (!loss_of.count(i)) loss_of[i] = rng.uniform() < 0.2 ? 0.5 + rng.uniform() : 0.3 * rng.uniform();
+                losses[j] = loss_of[i];
+            }
+            const Index before = crest.stats().pool_size;
+            crest.select(coreset_test::gaussian<double>(cand.size(), 2, static_cast<std::uint64_t>(sel)), losses, epoch);
+            model.record(epoch, cand.indices, losses);
+            INFO("min_pool " << min_pool << " selection " << sel << " epoch " << epoch);
+            REQUIRE(crest.active() == model.active());
+            drops += crest.stats().pool_size < before ? 1 : 0;
+            if ((epoch + 1) % 4 != 0) REQUIRE(crest.stats().pool_size == before);
+        }
+        if (min_pool < 0.9) CHECK(drops > 0);
+        if (min_pool == 0.9) CHECK(crest.stats().dropped == 0);  // the pool guard: all or nothing
+    }
+}
+
+TEST_CASE("crest: 2 500 easy examples, LossTable drops every evaluated one the guards allow, Streak few",
+          "[crest][reference]") {
+    // Ten classes of 250, every loss 0.05 < alpha. After the 20th selection, the reference rule
+    // drops every example evaluated at least once (a class keeps its never-evaluated examples,
+    // more than s = 3 of them); the library's rule drops only examples recorded in 5 rounds.
+    std::vector<Index> sizes(10, 250);
+    const IndexVector y = sized_labels(sizes);
+    for (CrestLearnedRule rule : {CrestLearnedRule::LossTable, CrestLearnedRule::Streak}) {
+        CrestOptions o;
+        o.batch_size = 8;
+        o.drop_learned = true;
+        o.learned_rule = rule;
+        o.min_pool_fraction = 0;  // (with the default 0.8 the reference code's guard keeps everyone)
+        Crest crest(y, o);
+        REQUIRE(crest.per_class_size() == 3);
+        std::vector<Index> times(2500, 0);
+        for (Index round = 0; round < 20; ++round) {
+            const CrestCandidates cand = crest.candidates();
+            std::set<Index> distinct(cand.indices.begin(), cand.indices.end());
+            for (Index i : distinct) ++times[static_cast<std::size_t>(i)];
+            crest.select(coreset_test::gaussian<double>(cand.size(), 3, static_cast<std::uint64_t>(round)),
+                         Eigen::VectorXd::Constant(cand.size(), 0.05));
+            if (round < 19) REQUIRE(crest.stats().dropped == 0);
+        }
+        std::vector<Index> expected;
+        for (Index i = 0; i < 2500; ++i) {
+            const Index need = rule == CrestLearnedRule::LossTable ? 1 : 5;
+            if (times[static_cast<std::size_t>(i)] < need) expected.push_back(i);
+        }
+        INFO("rule " << rule << ": dropped " << crest.stats().dropped);
+        REQUIRE(crest.active() == expected);  // no guard binds here
+        if (rule == CrestLearnedRule::LossTable) CHECK(crest.stats().dropped > 1000);
+        if (rule == CrestLearnedRule::Streak) CHECK(crest.stats().dropped < 100);
+    }
+}
+
+TEST_CASE("crest: LossTable keeps a whole class whose survivors would be <= s, Streak drops down to s",
+          "[crest][reference]") {
+    // Class 0 has 6 examples and s = 3: after a few rounds all 6 are evaluated with low losses.
+    const IndexVector y = sized_labels({6, 200});
+    for (CrestLearnedRule rule : {CrestLearnedRule::LossTable, CrestLearnedRule::Streak}) {
+        CrestOptions o = small_options();
+        o.drop_learned = true;
+        o.learned_rule = rule;
+        o.subset_fraction = 0.03;  // s = ceil(0.03 * 206 / 2) = 4
+        o.initial_coresets = 4;
+        o.watch_window = 1;
+        o.drop_interval = 6;
+        o.min_pool_fraction = 0;
+        Crest crest(y, o);
+        REQUIRE(crest.per_class_size() == 4);
+        for (Index round = 0; round < 6; ++round) {
+            const CrestCandidates cand = crest.candidates();
+            Eigen::VectorXd losses(cand.size());
+            for (Index j = 0; j < cand.size(); ++j) losses[j] = y[cand.indices[static_cast<std::size_t>(j)]] == 0 ? 0.01 : 0.9;
+            crest.select(coreset_test::gaussian<double>(cand.size(), 2, static_cast<std::uint64_t>(round)), losses);
+        }
+        Index class0 = 0;
+        for (Index i : crest.active()) class0 += y[i] == 0 ? 1 : 0;
+        INFO("rule " << rule);
+        // 6 rounds x 4 subsets x 4 draws of 6 rows: every row of class 0 was evaluated (the chance
+        // that one was not is (2/3)^16 per row).
+        CHECK(class0 == (rule == CrestLearnedRule::LossTable ? 6 : 4));
+        CHECK(crest.stats().pool_size == 200 + class0);  // class 1 is hard: nobody leaves it
+    }
+}
+
+TEST_CASE("crest: first_interval sets the first region's T1 and leaves P for the second round", "[crest][reference]") {
+    const IndexVector y = sized_labels({40, 40});
+    for (Index first : {Index(0), Index(1), Index(3)}) {
+        CrestOptions o = small_options();
+        o.interval_mul = 4;  // powers of two: the ratios below are exact
+        o.batch_num_mul = 2;
+        o.initial_coresets = 2;
+        o.first_interval = first;
+        Crest crest(y, o);
+        auto round = [&](double h) {
+            const CrestCandidates cand = crest.candidates();
+            crest.select(coreset_test::gaussian<double>(cand.size(), 2, 5), Eigen::VectorXd::Ones(cand.size()));
+            crest.begin_region(1.0, Eigen::VectorXd::Ones(3), Eigen::VectorXd::Constant(3, h));
+            return cand.subsets.size();
+        };
+        REQUIRE(round(1.0) == 2);
+        INFO("first_interval " << first);
+        if (first == 0) {
+            CHECK(crest.stats().interval == 4);  // ceil(interval_mul)
+            CHECK(crest.stats().coresets == 8);  // ceil(b * T1)
+        } else {
+            CHECK(crest.stats().interval == first);
+            CHECK(crest.stats().coresets == 2);  // unchanged: the second round draws initial_coresets
+        }
+        for (Index t = 1; t <= crest.stats().interval; ++t) {
+            CHECK(crest.should_check() == false);
+            crest.record_update(Eigen::VectorXd::Zero(3));
+        }
+        CHECK(crest.should_check());
+        // Later regions follow the formula either way: T1 = ceil(4 * |h_0| / |h|), P = ceil(2 T1).
+        round(0.5);
+        CHECK(crest.stats().interval == 8);
+        CHECK(crest.stats().coresets == 10);  // capped by max_coresets
+    }
+}
+
+TEMPLATE_TEST_CASE("crest: ceil_class_sizes gives every class ceil(m / C_p) picks of the shared engine", "[crest][reference]",
+                   float, double) {
+    // Three classes, one with fewer rows per subset than its share; m = 10 -> ceil(10 / 3) = 4.
+    const IndexVector y = sized_labels({300, 300, 20});
+    CrestOptions o = CrestOptions::reference();
+    o.batch_size = 10;
+    o.subset_fraction = 0.05;  // s = ceil(0.05 * 620 / 3) = 11
+    o.initial_coresets = 3;
+    Crest crest(y, o);
+    REQUIRE(crest.per_class_size() == 11);
+    const CrestCandidates cand = crest.candidates();
+    const Matrix<TestType> g = coreset_test::gaussian<TestType>(cand.size(), 4, 8);
+    crest.select(g, Eigen::VectorXd::Ones(cand.size()));
+    Index offset = 0;
+    Eigen::VectorXd raw(0);
+    for (std::size_t p = 0; p < cand.subsets.size(); ++p) {
+        const auto& subset = cand.subsets[p];
+        const CrestBatch& b = crest.coresets()[p];
+        CHECK(b.size() == 12);  // C_p ceil(m / C_p) = 3 * 4 >= m
+        std::vector<Index> expected;
+        std::vector<double> counts;
+        for (Index c = 0; c < 3; ++c) {
+            std::vector<Index> local;
+            for (std::size_t j = 0; j < subset.size(); ++j)
+                if (y[subset[j]] == c) local.push_back(offset + static_cast<Index>(j));
+            const Matrix<TestType> rows = rows_of<TestType>(g, local);
+            FacilityLocationOptions fo;
+            fo.metric = Metric::ExpEuclidean;
+            fo.greedy = Greedy::Lazy;
+            const auto fl = facility_location(rows, std::min<Index>(4, rows.rows()), fo);
+            for (Eigen::Index t = 0; t < fl.size(); ++t) {
+                expected.push_back(cand.indices[static_cast<std::size_t>(local[static_cast<std::size_t>(fl.indices[static_cast<std::size_t>(t)])])]);
+                counts.push_back(static_cast<double>(fl.weights[t]));
+            }
+        }
+        CHECK(b.indices == expected);
+        const Eigen::Index old = raw.size();
+        raw.conservativeResize(old + static_cast<Index>(counts.size()));
+        for (std::size_t t = 0; t < counts.size(); ++t) raw[old + static_cast<Index>(t)] = counts[t];
+        offset += static_cast<Index>(subset.size());
+    }
+    // Weights: the counts normalised to mean 1 over the union, as the code's
+    // subset_weights / sum * len(subset).
+    Index pos = 0;
+    for (const CrestBatch& b : crest.coresets())
+        for (Index j = 0; j < b.size(); ++j, ++pos)
+            CHECK_THAT(b.weights[j], Catch::Matchers::WithinRel(raw[pos] / raw.sum() * static_cast<double>(raw.size()), 1e-12));
+}
+
+TEST_CASE("crest: ShuffledUnion serves permutations of the union in batches, seeded", "[crest][reference]") {
+    // Three classes and ceil_class_sizes: 4 coresets of 3 x ceil(7 / 3) = 9 rows, served in
+    // batches of m = 7: five full ones and one of 1.
+    const IndexVector y = sized_labels({70, 70, 70});
+    auto serve = [&](std::uint64_t seed, std::vector<std::vector<std::pair<Index, double>>>& passes,
+                     std::vector<std::pair<Index, double>>& all) {
+        CrestOptions o = small_options();
+        o.serving = CrestServing::ShuffledUnion;
+        o.ceil_class_sizes = true;
+        o.batch_size = 7;
+        o.initial_coresets = 4;
+        o.seed = seed;
+        Crest crest(y, o);
+        const CrestCandidates cand = crest.candidates();
+        crest.select(coreset_test::gaussian<double>(cand.size(), 3, 2), Eigen::VectorXd::Ones(cand.size()));
+        all.clear();
+        for (const CrestBatch& b : crest.coresets())
+            for (Index j = 0; j < b.size(); ++j) all.emplace_back(b.indices[static_cast<std::size_t>(j)], b.weights[j]);
+        const std::size_t U = all.size();
+        passes.clear();
+        for (int pass = 0; pass < 3; ++pass) {
+            std::vector<std::pair<Index, double>> got;
+            const std::size_t batches = (U + 6) / 7;
+            for (std::size_t t = 0; t < batches; ++t) {
+                const CrestBatch b = crest.next_batch();
+                CHECK(b.coreset == -1);
+                CHECK(static_cast<std::size_t>(b.size()) == (t + 1 < batches ? 7 : U - 7 * (batches - 1)));
+                for (Index j = 0; j < b.size(); ++j) got.emplace_back(b.indices[static_cast<std::size_t>(j)], b.weights[j]);
+            }
+            passes.push_back(got);
+        }
+    };
+    std::vector<std::vector<std::pair<Index, double>>> a, b, c;
+    std::vector<std::pair<Index, double>> union_a, union_b, union_c;
+    serve(1, a, union_a);
+    serve(1, b, union_b);
+    serve(2, c, union_c);
+    REQUIRE(union_a.size() == 36);
+    std::sort(union_a.begin(), union_a.end());
+    for (const auto& pass : a) {
+        auto sorted = pass;
+        std::sort(sorted.begin(), sorted.end());
+        CHECK(sorted == union_a);  // each pass is a permutation of the union, weights included
+    }
+    CHECK(a[1] != a[0]);  // reshuffled between passes
+    CHECK(a[2] != a[1]);
+    CHECK(a == b);  // the same seed serves the same batches
+    CHECK(a != c);
+}
+
+TEST_CASE("crest: select with an epoch drops after epochs T2 - 1, 2 T2 - 1, ... and rejects a negative one",
+          "[crest][reference]") {
+    const IndexVector y = sized_labels({50, 50});
+    CrestOptions o = small_options();
+    o.drop_learned = true;
+    o.alpha = 1e9;  // every recorded example counts as learned
+    o.watch_window = 1;
+    o.drop_interval = 3;
+    o.min_pool_fraction = 0;
+    Crest crest(y, o);
+    const CrestCandidates first = crest.candidates();
+    REQUIRE_THROWS_MATCHES(crest.select(Eigen::MatrixXd::Ones(first.size(), 2), Eigen::VectorXd::Ones(first.size()), -1),
+                           std::invalid_argument, message_is("Crest::select(): epoch must be >= 0 (got -1)"));
+    for (Index epoch : {Index(0), Index(1), Index(1), Index(2), Index(4), Index(5)}) {
+        const Index before = crest.stats().pool_size;
+        const CrestCandidates cand = crest.candidates();
+        crest.select(coreset_test::gaussian<double>(cand.size(), 2, 3), Eigen::VectorXd::Zero(cand.size()), epoch);
+        INFO("epoch " << epoch);
+        CHECK((crest.stats().pool_size < before) == (epoch % 3 == 2));
+    }
+}

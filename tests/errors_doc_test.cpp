@@ -354,6 +354,16 @@ std::vector<ErrorCase> cases() {
     add("crest.hpp", "watch_window = 0", [=] { crest_with([](CO& o) { o.watch_window = 0; }); });
     add("crest.hpp", "min_pool_fraction = 2", [=] { crest_with([](CO& o) { o.min_pool_fraction = 2; }); });
     add("crest.hpp", "epsilon = 1", [=] { crest_with([](CO& o) { o.epsilon = 1; }); });
+    add("crest.hpp", "watch_window = 65 under LossTable", [=] {
+        crest_with([](CO& o) {
+            o.learned_rule = CrestLearnedRule::LossTable;
+            o.watch_window = 65;
+        });
+    });
+    add("crest.hpp", "first_interval = -1", [=] { crest_with([](CO& o) { o.first_interval = -1; }); });
+    add("crest.hpp", "serving = 5", [=] { crest_with([](CO& o) { o.serving = static_cast<CrestServing>(5); }); });
+    add("crest.hpp", "learned_rule = 5",
+        [=] { crest_with([](CO& o) { o.learned_rule = static_cast<CrestLearnedRule>(5); }); });
     add("crest.hpp", "no labels", [] { Crest(Vi(0)); });
     add("crest.hpp", "a label -1", [] { Crest(ivec({0, 1, -1})); });
     add("crest.hpp", "select before candidates()", [] {
@@ -379,6 +389,11 @@ std::vector<ErrorCase> cases() {
         Crest c = crest_fresh();
         const Index R = c.candidates().size();
         c.select(with(M::Ones(R, 2), 1, 1, kNaN), V::Ones(R));
+    });
+    add("crest.hpp", "epoch = -1", [] {
+        Crest c = crest_fresh();
+        const Index R = c.candidates().size();
+        c.select(M::Ones(R, 2), V::Ones(R), -1);
     });
     add("crest.hpp", "an infinite loss", [] {
         Crest c = crest_fresh();

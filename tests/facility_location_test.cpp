@@ -40,8 +40,9 @@ struct Direct {
                 if (metric == Metric::Euclidean) d(i, j) = std::sqrt(sq);
                 if (metric == Metric::SquaredEuclidean) d(i, j) = sq;
                 if (metric == Metric::Cosine) d(i, j) = 1 - xd.row(i).dot(xd.row(j)) / (xd.row(i).norm() * xd.row(j).norm());
+                if (metric == Metric::ExpEuclidean) d(i, j) = 1 - std::exp(-std::sqrt(sq) / static_cast<double>(xd.cols()));
             }
-        c = d.maxCoeff();
+        c = metric == Metric::ExpEuclidean ? 1.0 : d.maxCoeff();  // ExpEuclidean: F is the similarity sum
     }
     double f(const std::vector<Eigen::Index>& s, double cc) const {
         if (s.empty()) return 0;
@@ -130,7 +131,7 @@ TEMPLATE_TEST_CASE("facility location: greedy meets (1 - 1/e) of the brute-force
     for (std::uint64_t seed = 1; seed <= 30; ++seed) {
         const Eigen::Index n = 6 + static_cast<Eigen::Index>(seed % 7);  // 6..12
         const Eigen::Index k = 1 + static_cast<Eigen::Index>(seed % 4);
-        const auto metric = static_cast<Metric>(seed % 3);
+        const auto metric = static_cast<Metric>(seed % 4);
         const auto x = gaussian<TestType>(n, 3, seed);
         const Direct ref(x, metric);
         // Exact optimum over all k-subsets.
@@ -168,19 +169,20 @@ TEMPLATE_TEST_CASE("facility location: greedy meets (1 - 1/e) of the brute-force
 TEMPLATE_TEST_CASE("facility location: picks equal a from-scratch greedy, whatever C", "[facility_location]", float,
                    double) {
     for (std::uint64_t seed = 1; seed <= 10; ++seed) {
-        const auto metric = static_cast<Metric>(seed % 3);
-        const auto x = gaussian<TestType>(40, 4, seed * 7);
-        const Direct ref(x, metric);
-        const auto r = facility_location(x, 8, opts(Greedy::Naive, Evaluation::Auto, metric));
-        INFO("seed " << seed << " metric " << metric);
-        const auto expect = ref.greedy(8, ref.c);
-        REQUIRE(expect.size() >= 4);  // near-ties are rare on Gaussian data
-        REQUIRE(Direct::prefix(r.indices, expect.size()) == expect);
-        const auto shifted = ref.greedy(8, 3 * ref.c + 5);  // the order does not depend on C
-        REQUIRE(Direct::prefix(r.indices, shifted.size()) == shifted);
-        // Weights: the direct nearest-pick count.
-        const auto w = ref.weights(r.indices);
-        for (Eigen::Index t = 0; t < r.size(); ++t) REQUIRE(r.weights[t] == static_cast<TestType>(w[static_cast<std::size_t>(t)]));
+        for (const Metric metric : {static_cast<Metric>(seed % 3), Metric::ExpEuclidean}) {
+            const auto x = gaussian<TestType>(40, 4, seed * 7);
+            const Direct ref(x, metric);
+            const auto r = facility_location(x, 8, opts(Greedy::Naive, Evaluation::Auto, metric));
+            INFO("seed " << seed << " metric " << metric);
+            const auto expect = ref.greedy(8, ref.c);
+            REQUIRE(expect.size() >= 4);  // near-ties are rare on Gaussian data
+            REQUIRE(Direct::prefix(r.indices, expect.size()) == expect);
+            const auto shifted = ref.greedy(8, 3 * ref.c + 5);  // the order does not depend on C
+            REQUIRE(Direct::prefix(r.indices, shifted.size()) == shifted);
+            // Weights: the direct nearest-pick count.
+            const auto w = ref.weights(r.indices);
+            for (Eigen::Index t = 0; t < r.size(); ++t) REQUIRE(r.weights[t] == static_cast<TestType>(w[static_cast<std::size_t>(t)]));
+        }
     }
 }
 
@@ -238,7 +240,7 @@ TEMPLATE_TEST_CASE("facility location: dense and blocked evaluation give the sam
     for (std::uint64_t seed = 1; seed <= 4; ++seed) {
         const auto x = coreset_test::blobs<TestType>(700, 1 + static_cast<Eigen::Index>(seed * 5), 12, 1.0, seed);
         for (auto g : {Greedy::Naive, Greedy::Lazy, Greedy::Stochastic}) {
-            auto o = opts(g, Evaluation::Dense, static_cast<Metric>(seed % 3));
+            auto o = opts(g, Evaluation::Dense, static_cast<Metric>(seed % 4));
             const auto dense = facility_location(x, 70, o);
             o.evaluation = Evaluation::Blocked;
             o.memory_budget_bytes = sizeof(TestType) == 4 ? 900000 : 1600000;  // about 50-150 rows per block
@@ -263,7 +265,7 @@ TEMPLATE_TEST_CASE("facility location: blocked equals dense on tight clusters, d
     x.row(8) *= TestType(-20);
     Eigen::Matrix<TestType, Eigen::Dynamic, 1> mass(800);
     for (Eigen::Index i = 0; i < 800; ++i) mass[i] = TestType(1 + i % 3);
-    for (Metric metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine})
+    for (Metric metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine, Metric::ExpEuclidean})
         for (auto g : {Greedy::Lazy, Greedy::Stochastic})
             for (bool weighted : {false, true}) {
                 if (weighted && metric == Metric::Cosine) continue;
@@ -530,7 +532,7 @@ TEMPLATE_TEST_CASE("facility location: tiled distances are exactly symmetric and
     for (Eigen::Index d : {1, 11, 64, 300, 1500}) {
         const Eigen::Index m = d > 100 ? 300 : 517;
         const auto x = coreset_test::blobs<TestType>(m, d, 7, 1.0, static_cast<std::uint64_t>(d));
-        for (auto metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine}) {
+        for (auto metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine, Metric::ExpEuclidean}) {
             detail::PairwiseDistances<TestType> dist(detail::RowMatrix<TestType>(x), metric, "test");
             std::vector<TestType> all(static_cast<std::size_t>(m * m)), rows(static_cast<std::size_t>(m * m));
             dist.compute_all(all.data(), true);
@@ -583,7 +585,7 @@ TEMPLATE_TEST_CASE("facility location: blocked (reordered, pruned, fused) equals
     const auto x = rays<TestType>(2500, 12, 4);
     Eigen::Matrix<TestType, Eigen::Dynamic, 1> mass(2500);
     for (Eigen::Index i = 0; i < 2500; ++i) mass[i] = TestType(0.3 + 0.37 * static_cast<double>(i % 5));
-    for (Metric metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine})
+    for (Metric metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine, Metric::ExpEuclidean})
         for (auto g : {Greedy::Naive, Greedy::Lazy, Greedy::Stochastic})
             for (bool weighted : {false, true}) {
                 if (g == Greedy::Naive && metric != Metric::Euclidean) continue;  // slow; the engine is shared
@@ -612,7 +614,7 @@ TEMPLATE_TEST_CASE("facility location: leaf bounds never skip a distance that ma
     // unneeded has every distance >= the leaf's threshold, and a leaf pair marked below a floor
     // has every distance < the floor. Thresholds are taken from the distances themselves (the
     // hardest cases: exactly at a distance) as well as from quantiles.
-    for (Metric metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine}) {
+    for (Metric metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine, Metric::ExpEuclidean}) {
         INFO("metric " << metric);
         const auto x = rays<TestType>(1000, 9, 21);
         detail::PairwiseDistances<TestType> before(detail::RowMatrix<TestType>(x), metric, "test");
@@ -703,4 +705,132 @@ TEST_CASE("facility location: the fused kernel gives compute()'s distances", "[f
                 wrong += got[static_cast<std::size_t>(t * m + j)] != want;
             }
     REQUIRE(wrong == 0);
+}
+
+namespace {
+// submodlib's dense "euclidean" kernel and greedy, written from their definitions in double:
+// s(i, j) = exp(-|x_i - x_j| / d), F(S) = sum_i max_{j in S} s(i, j), F({}) = 0, plain greedy
+// with ties to the lowest row, stopping before a step whose two best gains are within 1e-9
+// relative (rounding decides there). Weights: each row counts for its most similar pick (the
+// earliest on ties) when that similarity is > 0, and a pick that nobody counts for gets 1.
+struct ExpKernel {
+    Eigen::MatrixXd s;
+    template <class M>
+    explicit ExpKernel(const M& x) {
+        const Eigen::MatrixXd xd = x.template cast<double>();
+        const Eigen::Index n = xd.rows();
+        s.resize(n, n);
+        for (Eigen::Index i = 0; i < n; ++i)
+            for (Eigen::Index j = 0; j < n; ++j)
+                s(i, j) = std::exp(-(xd.row(i) - xd.row(j)).norm() / static_cast<double>(xd.cols()));
+    }
+    double f(const std::vector<Eigen::Index>& picks) const {
+        double total = 0;
+        for (Eigen::Index i = 0; i < s.rows(); ++i) {
+            double best = 0;
+            for (auto j : picks) best = std::max(best, s(i, j));
+            total += best;
+        }
+        return total;
+    }
+    std::vector<Eigen::Index> greedy(Eigen::Index k) const {
+        std::vector<Eigen::Index> picks;
+        for (Eigen::Index t = 0; t < k; ++t) {
+            double best_gain = -1, second = -1;
+            Eigen::Index best = -1;
+            const double base = f(picks);
+            for (Eigen::Index j = 0; j < s.rows(); ++j) {
+                if (std::find(picks.begin(), picks.end(), j) != picks.end()) continue;
+                auto more = picks;
+                more.push_back(j);
+                const double g = f(more) - base;
+                if (g > best_gain) {
+                    second = best_gain;
+                    best_gain = g;
+                    best = j;
+                } else if (g > second) {
+                    second = g;
+                }
+            }
+            if (best_gain - second <= 1e-9 * std::abs(best_gain)) break;
+            picks.push_back(best);
+        }
+        return picks;
+    }
+    std::vector<double> weights(const std::vector<Eigen::Index>& picks) const {
+        std::vector<double> w(picks.size(), 0.0);
+        for (Eigen::Index i = 0; i < s.rows(); ++i) {
+            std::size_t arg = 0;
+            for (std::size_t t = 1; t < picks.size(); ++t)
+                if (s(i, picks[t]) > s(i, picks[arg])) arg = t;
+            if (s(i, picks[arg]) > 0) w[arg] += 1;
+        }
+        for (auto& v : w)
+            if (v == 0) v = 1;
+        return w;
+    }
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("facility location: ExpEuclidean is submodlib's exp(-|x_i - x_j| / d) greedy, objective and weights",
+                   "[facility_location][exp_euclidean]", float, double) {
+    const double tol = std::is_same<TestType, float>::value ? 1e-5 : 1e-12;
+    for (std::uint64_t seed = 1; seed <= 12; ++seed) {
+        const Eigen::Index n = 20 + static_cast<Eigen::Index>(seed * 7 % 40), d = 1 + static_cast<Eigen::Index>(seed % 6);
+        // Clusters at a spread of scales: similarities from ~1 down to ~1e-4.
+        auto x = coreset_test::blobs<TestType>(n, d, 4, 0.5, seed);
+        x *= static_cast<TestType>(1 + seed % 4);
+        const Eigen::Index k = std::min<Eigen::Index>(n, 4 + static_cast<Eigen::Index>(seed % 9));
+        const ExpKernel ref(x);
+        const auto expect = ref.greedy(k);
+        INFO("seed " << seed << " n " << n << " d " << d << " k " << k);
+        REQUIRE(expect.size() >= 3);  // near-ties are rare on this data
+        const auto naive = facility_location(x, k, opts(Greedy::Naive, Evaluation::Dense, Metric::ExpEuclidean));
+        const auto lazy = facility_location(x, k, opts(Greedy::Lazy, Evaluation::Dense, Metric::ExpEuclidean));
+        auto bo = opts(Greedy::Lazy, Evaluation::Blocked, Metric::ExpEuclidean);
+        const auto blocked = facility_location(x, k, bo);
+        require_same(naive, lazy);
+        require_same(naive, blocked);
+        REQUIRE(Direct::prefix(naive.indices, expect.size()) == expect);
+        // objective[t] = F after pick t, as the similarity sum (F({}) = 0, C = 1).
+        std::vector<Eigen::Index> prefix;
+        for (std::size_t t = 0; t < naive.indices.size(); ++t) {
+            prefix.push_back(naive.indices[t]);
+            REQUIRE_THAT(naive.objective[t], Catch::Matchers::WithinRel(ref.f(prefix), tol));
+        }
+        // Weights: submodlib's rule (CREST's faciliy_location_order), counts >= 1, sum n.
+        const auto w = ref.weights(naive.indices);
+        for (Eigen::Index t = 0; t < naive.size(); ++t)
+            REQUIRE(naive.weights[t] == static_cast<TestType>(w[static_cast<std::size_t>(t)]));
+        REQUIRE(naive.weights.template cast<double>().sum() == static_cast<double>(n));
+    }
+}
+
+TEMPLATE_TEST_CASE("facility location: ExpEuclidean distances are 1 - exp(-|x_i - x_j| / d) in the caller's units",
+                   "[facility_location][exp_euclidean]", float, double) {
+    // Rows far from 1 in magnitude: the power of two the rows are scaled by goes into the
+    // transform, so the distances do not depend on it.
+    for (double scale : {1.0, 1e-3, 37.0}) {
+        const Eigen::Index m = 120, d = 7;
+        const Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic> x =
+            (coreset_test::gaussian<double>(m, d, 5) * scale).template cast<TestType>();
+        detail::PairwiseDistances<TestType> dist(detail::RowMatrix<TestType>(x), Metric::ExpEuclidean, "test");
+        REQUIRE(dist.unit() == 1.0);
+        std::vector<TestType> all(static_cast<std::size_t>(m * m));
+        dist.compute_all(all.data(), false);
+        const Eigen::MatrixXd xd = x.template cast<double>();
+        double worst = 0;
+        for (Eigen::Index i = 0; i < m; ++i)
+            for (Eigen::Index j = 0; j < m; ++j) {
+                const double exact = 1 - std::exp(-(xd.row(i) - xd.row(j)).norm() / static_cast<double>(d));
+                const double got = static_cast<double>(all[static_cast<std::size_t>(i * m + j)]);
+                REQUIRE(got >= 0);
+                REQUIRE(got <= 1);
+                worst = std::max(worst, std::abs(got - exact) / std::max(exact, 1e-6));
+                REQUIRE(all[static_cast<std::size_t>(i * m + j)] == all[static_cast<std::size_t>(j * m + i)]);
+            }
+        INFO("scale " << scale);
+        REQUIRE(worst < (std::is_same<TestType, float>::value ? 1e-3 : 1e-9));
+        for (Eigen::Index i = 0; i < m; ++i) REQUIRE(all[static_cast<std::size_t>(i * m + i)] == TestType(0));
+    }
 }

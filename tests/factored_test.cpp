@@ -134,7 +134,7 @@ TEMPLATE_TEST_CASE("factored: distances equal the explicit ones, symmetric, bloc
     const M e = g64.errors().cast<S>(), h = g64.activations().cast<S>();
     const FactoredGradients<S> g(e, h);
     const M dense = g.dense();
-    for (Metric metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine}) {
+    for (Metric metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine, Metric::ExpEuclidean}) {
         INFO("metric " << metric);
         const coreset::detail::PairwiseDistances<S> fd(g, metric, "test");
         const coreset::detail::PairwiseDistances<S> xd(M(dense), metric, "test");
@@ -169,7 +169,7 @@ TEST_CASE("factored: Craig gives the explicit matrix's picks and weights for eve
     const auto g = problem(420, 4, 33, 11);
     const RowMatrixD dense = g.dense();
     const Eigen::VectorXi y = labels_of(420, 3);
-    for (Metric metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine})
+    for (Metric metric : {Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine, Metric::ExpEuclidean})
         for (Greedy greedy : {Greedy::Lazy, Greedy::Naive, Greedy::Stochastic}) {
             INFO("metric " << metric << ", greedy " << greedy);
             CraigOptions o;

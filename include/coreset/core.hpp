@@ -18,7 +18,12 @@ namespace coreset {
 enum class Metric {
     Euclidean,         ///< \f$\|g_i - g_j\|\f$: the CRAIG reference code (baharanm/craig).
     SquaredEuclidean,  ///< \f$\|g_i - g_j\|^2\f$: apricot and CORDS.
-    Cosine             ///< \f$1 - \cos(g_i, g_j)\f$; every row must be non-zero.
+    Cosine,            ///< \f$1 - \cos(g_i, g_j)\f$; every row must be non-zero.
+    /// \f$1 - \exp(-\|g_i - g_j\| / d)\f$, d the number of columns: submodlib's "euclidean"
+    /// similarity \f$\exp(-\|g_i - g_j\| / d)\f$ (the CREST reference code) as a distance. The
+    /// facility-location constant is then C = 1, so F(S) is the sum of the rows' largest
+    /// similarities to S, submodlib's objective.
+    ExpEuclidean
 };
 
 /// Greedy maximiser of the facility-location objective.
@@ -55,6 +60,7 @@ inline const char* to_string(Metric m) noexcept {
         case Metric::Euclidean: return "Euclidean";
         case Metric::SquaredEuclidean: return "SquaredEuclidean";
         case Metric::Cosine: return "Cosine";
+        case Metric::ExpEuclidean: return "ExpEuclidean";
     }
     return "unknown Metric";
 }

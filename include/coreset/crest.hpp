@@ -26,6 +26,44 @@
 
 namespace coreset {
 
+/// How Crest::next_batch() serves a round's mini-batch coresets.
+enum class CrestServing {
+    InTurn,        ///< One coreset per step, in turn: 0, 1, ..., P - 1, 0, ... (the paper's reading).
+    ShuffledUnion  ///< The reference code's: the union of the P coresets, shuffled, served in batches of
+                   ///< batch_size rows (the last one smaller), reshuffled when it is used up.
+};
+
+/// Which examples Crest counts as learned, and how it drops them.
+enum class CrestLearnedRule {
+    /// An example is learned when its last `watch_window` recorded losses are all below alpha; the
+    /// guards are partial (a class keeps s rows, the pool ceil(min_pool_fraction n)), the smallest
+    /// last losses leave first.
+    Streak,
+    /// The reference code's: a table of `watch_window` loss slots per example indexed by
+    /// epoch % watch_window (stale slots keep old values); at a drop every active example with no
+    /// stored loss > alpha leaves, except that never-evaluated ones stay, a class whose survivors
+    /// would number <= s keeps its whole pool, and nothing changes unless the pool left is larger
+    /// than min_pool_fraction n (all-or-nothing guards).
+    LossTable
+};
+
+inline const char* to_string(CrestServing v) noexcept {
+    switch (v) {
+        case CrestServing::InTurn: return "InTurn";
+        case CrestServing::ShuffledUnion: return "ShuffledUnion";
+    }
+    return "unknown CrestServing";
+}
+inline const char* to_string(CrestLearnedRule v) noexcept {
+    switch (v) {
+        case CrestLearnedRule::Streak: return "Streak";
+        case CrestLearnedRule::LossTable: return "LossTable";
+    }
+    return "unknown CrestLearnedRule";
+}
+inline std::ostream& operator<<(std::ostream& os, CrestServing v) { return os << to_string(v); }
+inline std::ostream& operator<<(std::ostream& os, CrestLearnedRule v) { return os << to_string(v); }
+
 /// Options of Crest. Symbols are those of the paper's Algorithm 1; where the paper and the
 /// reference code (BigML-CS-UCLA/CREST) disagree the default follows the paper and the field says
 /// what the code uses (docs/crest.md lists every difference).
@@ -65,7 +103,7 @@ struct CrestOptions {
     /// CIFAR-10's 50 000). Range [0, 1].
     double min_pool_fraction = 0.8;
     /// Distance between last-layer gradient proxies; Euclidean is the paper's Eq. 11 (C - distance).
-    /// The code uses submodlib's exp(-distance / d), which this library does not offer.
+    /// The code uses submodlib's similarity exp(-distance / d): Metric::ExpEuclidean.
     Metric metric = Metric::Euclidean;
     /// Greedy maximiser of the facility-location objective. Naive and Lazy (the code's) make the
     /// same picks; on CREST's small per-class ground sets (s rows) Naive is the faster one.
@@ -74,13 +112,52 @@ struct CrestOptions {
     double epsilon = 0.01;
     /// Split of m over the classes present in a random subset (code: equal, ceil(m / C) each).
     ClassBudget class_budget = ClassBudget::Equal;
-    /// Seed of the random subsets (and of stochastic greedy).
+    /// Seed of the random subsets (and of stochastic greedy and of the ShuffledUnion order).
     std::uint64_t seed = 0;
     /// Threads of the selector's own OpenMP regions (and of the Eigen products it runs outside
     /// them), >= 0; 0 (the default) = OpenMP's default (OMP_NUM_THREADS, else the number of
     /// cores). Bounds only the library's work: the caller's code and other threads are unaffected.
     /// Results do not depend on it.
     int num_threads = 0;
+
+    // Behaviours of the reference code (BigML-CS-UCLA/CREST) that differ from this library's; the
+    // defaults keep this library's, reference() sets the code's.
+
+    /// Per-class coreset sizes. false (default): min(m, |V_p|) rows split over the subset's classes
+    /// by class_budget. true (the code's `equal_num`): every class present in V_p gets
+    /// min(ceil(m / C_p), |class|) picks, C_p the classes present, so a coreset can have up to
+    /// C_p ceil(m / C_p) >= m rows (130 for m = 128 on CIFAR-10).
+    bool ceil_class_sizes = false;
+    /// How next_batch() serves the coresets. Default InTurn; the code: ShuffledUnion.
+    CrestServing serving = CrestServing::InTurn;
+    /// T1 of the first region. 0 (default): ceil(interval_mul), the formula of later regions at
+    /// h = h_0, and P = min(ceil(b T1), max_coresets) from the next round. >= 1 (the code: its
+    /// `check_interval` argument, 1): that many steps, and the first region leaves P as it is (the
+    /// second round draws initial_coresets subsets). Range >= 0.
+    Eigen::Index first_interval = 0;
+    /// Learned-example rule (only with drop_learned). Default Streak; the code: LossTable (which
+    /// needs watch_window <= 64: it keeps one bit per slot and example).
+    CrestLearnedRule learned_rule = CrestLearnedRule::Streak;
+
+    /// The reference code's behaviour with its default arguments (utils/arguments.py): tau = 0.1,
+    /// drop_learned = false (its `--drop_learned` is drop_learned = true, which then uses its
+    /// LossTable rule), Metric::ExpEuclidean, lazy greedy, ceil(m / C) rows per class, the
+    /// shuffled union served in batches, first_interval = 1. Every other field keeps its default,
+    /// which is the code's (max_coresets = 40 is its steps per pseudo-epoch on CIFAR-10 with a 10 %
+    /// budget; min_pool_fraction = 0.8 its 40 000 of 50 000). docs/crest.md lists what is not
+    /// reproduced.
+    static CrestOptions reference() {
+        CrestOptions o;
+        o.tau = 0.1;
+        o.drop_learned = false;
+        o.metric = Metric::ExpEuclidean;
+        o.greedy = Greedy::Lazy;
+        o.ceil_class_sizes = true;
+        o.serving = CrestServing::ShuffledUnion;
+        o.first_interval = 1;
+        o.learned_rule = CrestLearnedRule::LossTable;
+        return o;
+    }
 
     /// Throws std::invalid_argument naming the first option out of range.
     void validate() const {
@@ -104,6 +181,13 @@ struct CrestOptions {
                              "min_pool_fraction", "0 <= min_pool_fraction <= 1");
         detail::check_option(epsilon > 0 && epsilon < 1, epsilon, where, "epsilon", "0 < epsilon < 1");
         detail::check_option(num_threads >= 0, num_threads, where, "num_threads", "num_threads >= 0");
+        detail::check_option(learned_rule != CrestLearnedRule::LossTable || watch_window <= 64, watch_window, where,
+                             "watch_window", "watch_window <= 64 under CrestLearnedRule::LossTable");
+        detail::check_option(first_interval >= 0, first_interval, where, "first_interval", "first_interval >= 0");
+        detail::check_option(serving == CrestServing::InTurn || serving == CrestServing::ShuffledUnion,
+                             static_cast<int>(serving), where, "serving", "a CrestServing enumerator");
+        detail::check_option(learned_rule == CrestLearnedRule::Streak || learned_rule == CrestLearnedRule::LossTable,
+                             static_cast<int>(learned_rule), where, "learned_rule", "a CrestLearnedRule enumerator");
     }
 
     /// The options of the facility-location selection run on each random subset.
@@ -135,12 +219,14 @@ struct CrestCandidates {
 /// A weighted mini-batch to train on, as returned by Crest::next_batch(). The trainer's loss is
 /// mean_j(weights[j] * loss(indices[j])), as in the reference code.
 struct CrestBatch {
-    /// Global row indices, no index twice.
+    /// Global row indices, no index twice (CrestServing::ShuffledUnion: an example that two of the
+    /// round's coresets picked can appear twice, once with each weight).
     std::vector<Eigen::Index> indices;
     /// weights[j] belongs to indices[j]: cluster sizes in the random subset, rescaled so that the
     /// weights of all P coresets of the round have mean 1.
     Eigen::VectorXd weights;
-    /// Which of the round's coresets this is (0 .. P - 1).
+    /// Which of the round's coresets this is (0 .. P - 1); -1 for a batch of the shuffled union
+    /// (CrestServing::ShuffledUnion).
     Eigen::Index coreset = 0;
 
     /// Number of rows.
@@ -210,6 +296,8 @@ public:
         streak_.assign(static_cast<std::size_t>(n_), 0);
         last_loss_.assign(static_cast<std::size_t>(n_), std::numeric_limits<float>::infinity());
         stamp_.assign(static_cast<std::size_t>(n_), -1);
+        if (options_.drop_learned && options_.learned_rule == CrestLearnedRule::LossTable)
+            high_.assign(static_cast<std::size_t>(n_), 0);
         coresets_p_ = options_.initial_coresets;
     }
 
@@ -238,9 +326,12 @@ public:
 
     /// Selects one mini-batch coreset from each pending random subset, with weights = cluster
     /// sizes normalised to mean 1 over the round's coresets, and records the candidates' losses.
-    /// Every `drop_interval`-th round then drops learned examples.
+    /// Every `drop_interval`-th round then drops learned examples. The same as
+    /// `select(candidate_gradients, candidate_losses, stats().selections)`: the round number is
+    /// the epoch.
     ///
-    /// Per subset V_p: min(m, |V_p|) rows split over its classes by `class_budget`, facility
+    /// Per subset V_p: min(m, |V_p|) rows split over its classes by `class_budget` (or
+    /// min(ceil(m / C_p), |class|) per class with `ceil_class_sizes`), facility
     /// location per class with the shared engine (the picks of
     /// `Craig(options.engine()).select(rows, labels, budget)`); subsets run in parallel under
     /// OpenMP, with the same result for any thread count. A class of identical rows gets one row
@@ -254,6 +345,18 @@ public:
     template <class DerivedG, class DerivedL>
     void select(const Eigen::MatrixBase<DerivedG>& candidate_gradients,
                 const Eigen::MatrixBase<DerivedL>& candidate_losses) {
+        select(candidate_gradients, candidate_losses, selections_);
+    }
+
+    /// select() in the trainer's epoch (the reference code's pseudo-epoch, training step / steps
+    /// per pseudo-epoch): learned examples are dropped after a select() whose epoch e has
+    /// (e + 1) % drop_interval == 0, and CrestLearnedRule::LossTable stores the losses in slot
+    /// e % watch_window. Several select() calls may share an epoch.
+    /// \param epoch >= 0.
+    /// \throws as select(), and std::invalid_argument for a negative epoch.
+    template <class DerivedG, class DerivedL>
+    void select(const Eigen::MatrixBase<DerivedG>& candidate_gradients,
+                const Eigen::MatrixBase<DerivedL>& candidate_losses, Eigen::Index epoch) {
         using Scalar = typename DerivedG::Scalar;
         static_assert(std::is_floating_point<Scalar>::value,
                       "Crest::select(): gradients must be float or double");
@@ -262,6 +365,7 @@ public:
         const char* where = "Crest::select()";
         const detail::ThreadScope threads(options_.num_threads);
         detail::require_state(has_pending_, where, "call candidates() first");
+        detail::require(epoch >= 0, where, "epoch must be >= 0 (got ", epoch, ")");
         const Eigen::Index R = pending_.size();
         detail::require(candidate_gradients.rows() == R, where,
                         "candidate_gradients must have one row per candidate (got ",
@@ -341,6 +445,13 @@ public:
                     ? std::min<std::uint32_t>(s + 1, std::numeric_limits<std::uint32_t>::max() - 1)
                     : 0;
         }
+        if (!high_.empty()) {  // LossTable: slot epoch % watch_window holds a loss > alpha, or not
+            const std::uint64_t bit = std::uint64_t(1) << static_cast<unsigned>(epoch % options_.watch_window);
+            for (Eigen::Index i : check) {
+                auto& h = high_[static_cast<std::size_t>(i)];
+                h = static_cast<double>(last_loss_[static_cast<std::size_t>(i)]) > options_.alpha ? (h | bit) : (h & ~bit);
+            }
+        }
         // The union, ascending: a scan of the round stamps when it covers much of the data,
         // a sort otherwise.
         if (static_cast<Eigen::Index>(check.size()) > n_ / 32) {
@@ -353,16 +464,47 @@ public:
         coresets_ = std::move(batches);
         check_indices_ = std::move(check);
         cursor_ = 0;
+        if (options_.serving == CrestServing::ShuffledUnion) {
+            union_.clear();
+            for (const CrestBatch& b : coresets_)
+                for (Eigen::Index j = 0; j < b.size(); ++j) union_.emplace_back(b.indices[static_cast<std::size_t>(j)], b.weights[j]);
+            serve_rng_.shuffle(union_);
+        }
         has_pending_ = false;
         pending_ = CrestCandidates{};
         ++selections_;
-        if (options_.drop_learned && selections_ % options_.drop_interval == 0) drop_learned();
+        if (options_.drop_learned && epoch % options_.drop_interval == options_.drop_interval - 1) {
+            if (options_.learned_rule == CrestLearnedRule::LossTable)
+                drop_learned_table();
+            else
+                drop_learned();
+        }
     }
 
-    /// The next mini-batch to train on: the round's coresets in turn (0, 1, ..., P - 1, 0, ...).
+    /// The next mini-batch to train on: the round's coresets in turn (0, 1, ..., P - 1, 0, ...),
+    /// or with CrestServing::ShuffledUnion the next batch_size entries of the shuffled union of
+    /// the round's coresets (each entry an example and its weight; the last batch of a pass may be
+    /// smaller, and the union is reshuffled for the next pass, like a shuffling data loader).
     /// \throws std::logic_error before the first select().
     CrestBatch next_batch() {
         detail::require_state(!coresets_.empty(), "Crest::next_batch()", "call select() first");
+        if (options_.serving == CrestServing::ShuffledUnion) {
+            if (cursor_ >= union_.size()) {
+                serve_rng_.shuffle(union_);
+                cursor_ = 0;
+            }
+            const std::size_t count =
+                std::min(union_.size() - cursor_, static_cast<std::size_t>(options_.batch_size));
+            CrestBatch b;
+            b.coreset = -1;
+            b.weights.resize(static_cast<Eigen::Index>(count));
+            for (std::size_t t = 0; t < count; ++t) {
+                b.indices.push_back(union_[cursor_ + t].first);
+                b.weights[static_cast<Eigen::Index>(t)] = union_[cursor_ + t].second;
+            }
+            cursor_ += count;
+            return b;
+        }
         const CrestBatch& b = coresets_[cursor_];
         cursor_ = (cursor_ + 1) % coresets_.size();
         return b;
@@ -372,8 +514,9 @@ public:
     /// current parameters, in any parameter space of dimension D the trainer chooses (the whole
     /// network or the last layer; the same D in every region). Starts a region: the step count
     /// and delta restart from 0, T1 = ceil(interval_mul * ||h_0|| / ||h||) (h_0: the first
-    /// region's curvature; T1 = ceil(interval_mul) in the first region), and the next round
-    /// draws P = min(ceil(batch_num_mul * T1), max_coresets) subsets.
+    /// region's curvature; T1 = ceil(interval_mul) in the first region, or first_interval when
+    /// that is >= 1, which also leaves P unchanged), and the next round draws
+    /// P = min(ceil(batch_num_mul * T1), max_coresets) subsets.
     /// \param loss0 L0, the loss at the anchor, finite and >= 0.
     /// \param gradient g, length D, finite.
     /// \param hessian_diag h, length D, finite, ||h|| > 0 (e.g. a Hutchinson estimate or the exact
@@ -400,7 +543,8 @@ public:
         detail::require(norm > 0 && std::isfinite(norm), where,
                         "hessian_diag must have a finite positive norm (got ", norm, ")");
 
-        if (dim_ == 0) {
+        const bool first = dim_ == 0;
+        if (first) {
             dim_ = gradient.size();
             h0_norm_ = norm;
         }
@@ -411,6 +555,10 @@ public:
         region_ = true;
         region_steps_ = 0;
         checked_at_ = 0;
+        if (first && options_.first_interval > 0) {  // the reference code: T1 and P as they were
+            interval_ = options_.first_interval;
+            return;
+        }
         const double ratio = std::min(options_.interval_mul * h0_norm_ / norm, 1e15);
         interval_ = std::max<Eigen::Index>(1, static_cast<Eigen::Index>(std::ceil(ratio)));
         const double p = std::ceil(options_.batch_num_mul * static_cast<double>(interval_));
@@ -558,8 +706,16 @@ private:
             groups[static_cast<std::size_t>(label(subset[static_cast<std::size_t>(j)]))].push_back(j);
         std::vector<Eigen::Index> sizes;
         for (const auto& g : groups) sizes.push_back(static_cast<Eigen::Index>(g.size()));
-        const auto budgets =
-            detail::split_budget(sizes, std::min(options_.batch_size, size), options_.class_budget);
+        std::vector<Eigen::Index> budgets;
+        if (options_.ceil_class_sizes) {  // the reference code's equal_num: ceil(m / C_p) per class
+            Eigen::Index present = 0;
+            for (Eigen::Index c : sizes) present += c > 0 ? 1 : 0;
+            const Eigen::Index m = options_.batch_size;
+            const Eigen::Index each = m / present + (m % present != 0 ? 1 : 0);
+            for (Eigen::Index c : sizes) budgets.push_back(std::min(each, c));
+        } else {
+            budgets = detail::split_budget(sizes, std::min(options_.batch_size, size), options_.class_budget);
+        }
         CraigOptions craig = options_.engine();
         craig.seed = subset_seed(selections_, p);
         const FacilityLocationOptions engine = craig.engine();
@@ -627,6 +783,36 @@ private:
         pool_size_ -= static_cast<Eigen::Index>(chosen.size());
     }
 
+    // CrestLearnedRule::LossTable (the reference code's rule): an active example stays when a slot
+    // of its table holds a loss > alpha or when it was never evaluated; a class whose stayers
+    // number <= s keeps its whole pool; the drop happens only when the pool left is larger than
+    // min_pool_fraction * n.
+    void drop_learned_table() {
+        std::vector<std::vector<Eigen::Index>> next(pools_.size());
+        std::size_t total = 0;
+        for (std::size_t c = 0; c < pools_.size(); ++c) {
+            for (Eigen::Index i : pools_[c]) {
+                const auto iu = static_cast<std::size_t>(i);
+                if (stamp_[iu] < 0 || high_[iu] != 0) next[c].push_back(i);
+            }
+            if (static_cast<Eigen::Index>(next[c].size()) <= per_class_) next[c] = pools_[c];
+            total += next[c].size();
+        }
+        const auto kept = static_cast<Eigen::Index>(total);
+        if (kept == pool_size_ ||
+            !(static_cast<double>(kept) > options_.min_pool_fraction * static_cast<double>(n_)))
+            return;
+        for (std::size_t c = 0; c < pools_.size(); ++c) {
+            for (Eigen::Index i : next[c]) active_[static_cast<std::size_t>(i)] = 2;  // mark the stayers
+            for (Eigen::Index i : pools_[c]) {
+                auto& a = active_[static_cast<std::size_t>(i)];
+                a = a == 2 ? 1 : 0;
+            }
+            pools_[c] = std::move(next[c]);
+        }
+        pool_size_ = kept;
+    }
+
     CrestOptions options_;
     detail::Rng rng_;
     Eigen::Index n_ = 0;
@@ -642,11 +828,16 @@ private:
     std::vector<std::uint32_t> streak_;
     std::vector<float> last_loss_;
     std::vector<Eigen::Index> stamp_;
+    // LossTable: bit k of high_[i] says that slot k of example i's loss table holds a loss > alpha
+    // (allocated only with drop_learned under LossTable).
+    std::vector<std::uint64_t> high_;
 
     CrestCandidates pending_;
     bool has_pending_ = false;
     std::vector<CrestBatch> coresets_;
-    std::size_t cursor_ = 0;
+    std::size_t cursor_ = 0;  // InTurn: the next coreset; ShuffledUnion: the next entry of union_
+    std::vector<std::pair<Eigen::Index, double>> union_;  // ShuffledUnion: (example, weight), shuffled
+    detail::Rng serve_rng_{options_.seed ^ 0x5ca1ab1e0ddba11ULL};
     std::vector<Eigen::Index> check_indices_;
     Eigen::Index selections_ = 0;
     Eigen::Index coresets_p_ = 1;

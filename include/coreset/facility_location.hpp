@@ -4,7 +4,9 @@
 ///
 /// Maximises \f$F(S) = \sum_i m_i \max_{j \in S} s(i, j)\f$ over \f$|S| \le k\f$ with
 /// \f$s = C - \mathrm{dist}\f$, C the largest pairwise distance of the ground set, so that
-/// \f$F(\emptyset) = 0\f$ and F is monotone submodular. Equivalently, greedy k-medoids: with
+/// \f$F(\emptyset) = 0\f$ and F is monotone submodular. (Metric::ExpEuclidean: dist = 1 - exp(-|g_i -
+/// g_j| / d) and C = 1, so that s is submodlib's similarity exp(-|g_i - g_j| / d) and F its
+/// objective.) Equivalently, greedy k-medoids: with
 /// \f$b_i = \min_{j \in S} \mathrm{dist}(i, j)\f$ (C while S is empty), the gain of a candidate e is
 /// \f$\sum_i m_i \max(0, b_i - \mathrm{dist}(i, e))\f$, and the greedy order does not depend on C.
 ///
@@ -80,7 +82,8 @@ struct FacilityLocationOptions {
     void validate() const { validate_as("FacilityLocationOptions::validate()"); }
     /// The same checks, with messages prefixed by `where` (used by the selectors' options).
     void validate_as(const char* where) const {
-        detail::check_option(metric == Metric::Euclidean || metric == Metric::SquaredEuclidean || metric == Metric::Cosine,
+        detail::check_option(metric == Metric::Euclidean || metric == Metric::SquaredEuclidean || metric == Metric::Cosine ||
+                                 metric == Metric::ExpEuclidean,
                              static_cast<int>(metric), where, "metric", "a Metric enumerator");
         detail::check_option(greedy == Greedy::Naive || greedy == Greedy::Lazy || greedy == Greedy::Stochastic,
                              static_cast<int>(greedy), where, "greedy", "a Greedy enumerator");
@@ -275,6 +278,11 @@ private:
     }
     Eigen::Index chunk() const noexcept { return dense_ ? m_ : block_rows_; }
 
+    // Metric::ExpEuclidean: distances 1 - similarity lie in [0, 1] and C is 1, not the largest
+    // distance, so that F is the sum of similarities (submodlib's objective; the picks are the
+    // same with either C, see the file comment).
+    bool fixed_c() const noexcept { return opt_.metric == Metric::ExpEuclidean; }
+
     // C (the largest distance), the quantiser scale and the initial state.
     void prepare() {
         const auto um = static_cast<std::size_t>(m_);
@@ -282,13 +290,15 @@ private:
         if (dense_) {
             full_.reset(new Scalar[um * um]);  // not zero-filled: compute_all writes every entry
             dist_.compute_all(full_.get(), true);
-            c = Eigen::Map<const Vector<Scalar>>(full_.get(), static_cast<Eigen::Index>(um * um)).maxCoeff();
+            if (!fixed_c())
+                c = Eigen::Map<const Vector<Scalar>>(full_.get(), static_cast<Eigen::Index>(um * um)).maxCoeff();
         } else {
             order_ = dist_.cluster();
             pos_.assign(um, 0);
             for (Eigen::Index p = 0; p < m_; ++p) pos_[static_cast<std::size_t>(order_[static_cast<std::size_t>(p)])] = p;
-            c = largest_distance();
+            if (!fixed_c()) c = largest_distance();
         }
+        if (fixed_c()) c = Scalar(1);
         c_ = c;
         if (mass_) {
             pmass_.resize(m_);

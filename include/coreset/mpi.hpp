@@ -76,6 +76,8 @@ struct GreeDiOptions {
     void validate() const {
         const char* where = "GreeDiOptions::validate()";
         engine().validate_as(where);
+        detail::check_option(metric != Metric::ExpEuclidean, static_cast<int>(metric), where, "metric",
+                             "metric != Metric::ExpEuclidean (GreeDi does not offer it)");
         detail::check_option(local_budget >= 0, local_budget, where, "local_budget", "local_budget >= 0");
         detail::check_option(root >= 0, root, where, "root", "root >= 0");
     }
@@ -265,6 +267,7 @@ public:
                     case Metric::Cosine:
                         for (Eigen::Index b = 0; b < cn; ++b) o[b] *= Scalar(0.5);
                         break;
+                    case Metric::ExpEuclidean: break;  // rejected by GreeDiOptions::validate()
                 }
             }
         }

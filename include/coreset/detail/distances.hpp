@@ -12,6 +12,12 @@
 /// has lost most of its digits to cancellation and is recomputed directly as |a - b|^2, so equal
 /// rows are exactly 0 apart. `unit()` converts the distances back to the caller's scale.
 ///
+/// Metric::ExpEuclidean is the Euclidean distance transformed to 1 - exp(-|g_i - g_j| / d) in
+/// double (then rounded to Scalar once): prepared rows are scaled and centred as for Euclidean, and
+/// the power of two goes into the transform's factor 2^e / d, so these distances are already in
+/// the caller's units (unit() = 1). The transform is monotone, so the leaf bounds on the Euclidean
+/// distance carry over through it (with margins for its rounding).
+///
 /// Factored rows e_i (x) h_i (FactoredGradients) are never expanded: a Gram tile is the Hadamard
 /// product of the two factors' tiles, (E_I E_J^T) o (H_I H_J^T), computed with the same padding and
 /// chunking, and |g_i|^2 = |e_i|^2 |h_i|^2. Each factor is scaled by its own power of two (cosine:
@@ -66,8 +72,7 @@ public:
             const int e = scale_to_unit(x_);
             const Eigen::Matrix<double, 1, Eigen::Dynamic> mean = x_.template cast<double>().colwise().mean();
             x_.rowwise() -= mean.template cast<Scalar>();
-            unit_exponent_ = metric_ == Metric::SquaredEuclidean ? 2 * e : e;
-            unit_ = std::ldexp(1.0, unit_exponent_);
+            set_units(e, x_.cols());
         }
         sq_ = x_.rowwise().squaredNorm();
         rhs_ = padded_copy(x_);
@@ -86,8 +91,7 @@ public:
             unit_ = 1.0;
         } else {
             const int ee = scale_to_unit(e_), eh = scale_to_unit(h_);
-            unit_exponent_ = metric_ == Metric::SquaredEuclidean ? 2 * (ee + eh) : ee + eh;
-            unit_ = std::ldexp(1.0, unit_exponent_);
+            set_units(ee + eh, e_.cols() * h_.cols());
         }
         sq_ = (e_.rowwise().squaredNorm().array() * h_.rowwise().squaredNorm().array()).matrix();
         rhs_e_ = padded_copy(e_);
@@ -318,6 +322,11 @@ public:
                 case Metric::Euclidean: threshold = b * b * grow; break;
                 case Metric::SquaredEuclidean: threshold = b * grow; break;
                 case Metric::Cosine: threshold = 2 * b * grow; break;
+                case Metric::ExpEuclidean: {
+                    const double x = exp_inverse(b);  // the Euclidean distance that guarantees b
+                    threshold = x * x * grow;
+                    break;
+                }
             }
             for (Eigen::Index t = 0; t < r; ++t) {
                 const double c2 = cn[t] + centre_sq_[l] - 2 * dots(t, l) - 1e-12 * (cn[t] + centre_sq_[l]);
@@ -352,6 +361,7 @@ public:
                 case Metric::Euclidean: top = std::sqrt(top) * grow; break;
                 case Metric::SquaredEuclidean: break;
                 case Metric::Cosine: top *= 0.5; break;
+                case Metric::ExpEuclidean: top = exp_upper(std::sqrt(top) * grow); break;
             }
             if (top < f) out[static_cast<std::size_t>(l2)] = 0;
         }
@@ -557,6 +567,10 @@ private:
             case Metric::Cosine:  // 1 - cos(a, b) = |a - b|^2 / 2 for unit rows
                 for (Eigen::Index b = 0; b < cn; ++b) out[b] *= Scalar(0.5);
                 break;
+            case Metric::ExpEuclidean:
+                sqrt_in_place(out, cn);
+                for (Eigen::Index b = 0; b < cn; ++b) out[b] = exp_distance(out[b]);
+                break;
         }
     }
     // v[b] = sqrt(v[b]), correctly rounded like std::sqrt, which compilers keep scalar unless
@@ -594,8 +608,38 @@ private:
             case Metric::Euclidean: return std::sqrt(d2);
             case Metric::SquaredEuclidean: return d2;
             case Metric::Cosine: return Scalar(0.5) * d2;  // 1 - cos(a, b) = |a - b|^2 / 2 for unit rows
+            case Metric::ExpEuclidean: return exp_distance(std::sqrt(d2));
         }
         return d2;
+    }
+
+    // Units of the Euclidean metrics for rows scaled by 2^-e, of `width` caller columns.
+    void set_units(int e, Eigen::Index width) {
+        if (metric_ == Metric::ExpEuclidean) {
+            exp_factor_ = std::ldexp(1.0, e) / static_cast<double>(width);
+            return;  // already in the caller's units
+        }
+        unit_exponent_ = metric_ == Metric::SquaredEuclidean ? 2 * e : e;
+        unit_ = std::ldexp(1.0, unit_exponent_);
+    }
+    // ExpEuclidean: 1 - exp(-x 2^e / d) for a prepared Euclidean distance x, in double, rounded once.
+    Scalar exp_distance(Scalar x) const {
+        return static_cast<Scalar>(-std::expm1(-static_cast<double>(x) * exp_factor_));
+    }
+    // ExpEuclidean bounds, with margins of 8 epsilon for the rounding of the factor, of expm1 and
+    // of the final rounding to Scalar (each a few units in the last place). exp_inverse(b): a
+    // prepared distance x such that every computed distance at x or beyond is >= b (+inf when no
+    // distance below 1 can guarantee it); exp_upper(x): a bound >= every computed distance at x or
+    // below.
+    double exp_inverse(double b) const {
+        const double eps = 8 * static_cast<double>(std::numeric_limits<Scalar>::epsilon());
+        const double target = b * (1 + eps);
+        if (!(target < 1)) return std::numeric_limits<double>::infinity();
+        return -std::log1p(-target) / exp_factor_ * (1 + eps);
+    }
+    double exp_upper(double x) const {
+        const double eps = 8 * static_cast<double>(std::numeric_limits<Scalar>::epsilon());
+        return -std::expm1(-x * exp_factor_ * (1 + eps)) * (1 + eps);
     }
 
     RowMatrix<Scalar> x_;                  // explicit rows
@@ -609,6 +653,7 @@ private:
     bool factored_ = false;
     double unit_ = 1.0;
     int unit_exponent_ = 0;
+    double exp_factor_ = 1.0;  // ExpEuclidean: 2^e / d
 };
 
 }  // namespace detail
