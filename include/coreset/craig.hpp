@@ -82,11 +82,12 @@ public:
     /// class is selected independently (classes run in parallel under OpenMP) and the results are
     /// merged class by class. Indices are rows of `gradients`; each class's weights sum to its
     /// size; objective is F of the union after each pick in the merged order.
-    /// \param labels integer vector of length n, values >= 0.
-    template <class Derived, class DerivedL,
-              class = std::enable_if_t<std::is_integral<typename DerivedL::Scalar>::value>>
-    Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients,
-                                             const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget) const {
+    /// \param labels length n, values >= 0: an Eigen integer vector of any integer type or a
+    ///        contiguous integer range (std::vector<int>, std::span, ...); classes are the distinct
+    ///        labels, in ascending order.
+    template <class Derived, class L, class = std::enable_if_t<detail::is_labels<L>::value>>
+    Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients, const L& labels,
+                                             Eigen::Index budget) const {
         using Scalar = typename Derived::Scalar;
         static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
         detail::check_matrix(gradients, "Craig::select()", "gradients");
@@ -119,10 +120,8 @@ public:
         return detail::run_facility_location<Scalar>(detail::balanced_rows(gradients), nullptr, budget,
                                                      options_.engine(), "Craig::select()", callbacks...);
     }
-    template <class Scalar, class DerivedL,
-              class = std::enable_if_t<std::is_integral<typename DerivedL::Scalar>::value>>
-    Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const Eigen::MatrixBase<DerivedL>& labels,
-                           Eigen::Index budget) const {
+    template <class Scalar, class L, class = std::enable_if_t<detail::is_labels<L>::value>>
+    Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const L& labels, Eigen::Index budget) const {
         return select_classes<Scalar>(detail::balanced_rows(gradients), labels, budget);
     }
     template <class Scalar>
@@ -134,14 +133,12 @@ public:
 
 private:
     // Per class, on a checked Eigen matrix or factored gradients.
-    template <class Scalar, class G, class DerivedL>
-    Coreset<Scalar> select_classes(const G& gradients, const Eigen::MatrixBase<DerivedL>& labels,
-                                   Eigen::Index budget) const {
+    template <class Scalar, class G, class L>
+    Coreset<Scalar> select_classes(const G& gradients, const L& labels, Eigen::Index budget) const {
         const char* where = "Craig::select()";
-        const Eigen::Index classes = detail::check_labels(labels, gradients.rows(), where);
+        const auto groups = detail::class_labels(labels, gradients.rows(), where).groups;
         detail::check_budget(budget, gradients.rows(), where);
         if (options_.metric == Metric::Cosine) detail::check_no_zero_row(gradients, where, "gradients");
-        const auto groups = detail::group_by_label(labels, classes);
         std::vector<Eigen::Index> sizes;
         for (const auto& g : groups) sizes.push_back(static_cast<Eigen::Index>(g.size()));
         const auto budgets = detail::split_budget(sizes, budget, options_.class_budget);

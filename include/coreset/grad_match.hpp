@@ -340,6 +340,91 @@ struct ClassStepRelay {
     }
 };
 
+/// Forwards the kernel's steps to the user's callbacks in the caller's units: the kernel ran on
+/// rows and target divided by 2^shift (grad_match_scaled), so gain and objective are multiplied back.
+template <class... Callbacks>
+struct UnscaledSteps {
+    std::tuple<Callbacks&...> callbacks;
+    int shift;
+
+    bool on_step(const StepInfo& info) {
+        StepInfo caller = info;
+        caller.gain = std::ldexp(info.gain, shift);
+        caller.objective = std::ldexp(info.objective, shift);
+        return std::apply([&](auto&... cbs) { return notify_step(caller, cbs...); }, callbacks);
+    }
+};
+
+/// Divides every entry by 2^shift (exact unless the result is subnormal).
+template <class Scalar>
+Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> scaled_copy(const GradRef<Scalar>& g, int shift) {
+    return g.unaryExpr([shift](Scalar v) { return std::ldexp(v, -shift); });
+}
+template <class Scalar>
+FactoredGradients<Scalar> scaled_copy(const FactoredGradients<Scalar>& g, int shift, int& error_shift) {
+    Scalar top = g.errors().cwiseAbs().maxCoeff();
+    std::frexp(top, &error_shift);
+    const int a = error_shift, b = shift - error_shift;
+    RowMatrix<Scalar> e = g.errors().unaryExpr([a](Scalar v) { return std::ldexp(v, -a); });
+    RowMatrix<Scalar> h = g.activations().unaryExpr([b](Scalar v) { return std::ldexp(v, -b); });
+    return FactoredGradients<Scalar>(std::move(e), std::move(h));
+}
+
+/// The exponent s with max |g| in [2^(s-1), 2^s) (0 for a zero matrix): for factored rows the
+/// sum of the factors' exponents.
+template <class Scalar>
+int scale_exponent(const GradRef<Scalar>& g) {
+    int s = 0;
+    std::frexp(g.cwiseAbs().maxCoeff(), &s);
+    return s;
+}
+template <class Scalar>
+int scale_exponent(const FactoredGradients<Scalar>& g) {
+    int a = 0, b = 0;
+    std::frexp(g.errors().cwiseAbs().maxCoeff(), &a);
+    std::frexp(g.activations().cwiseAbs().maxCoeff(), &b);
+    return a + b;
+}
+
+/// The kernel on rows and target divided by 2^s, s = scale_exponent(g), with lambda divided by
+/// 2^(2s): the objective ||G^T w - t||^2 + lambda ||w||^2 is then divided by 2^(2s) exactly, so
+/// the picks and weights are those of the caller's problem, and the same rows and weights come
+/// back for G and t scaled together by any power of two (lambda = 0), from 1e-300 to 1e300 in
+/// double and 1e-37 to 1e37 in float (without it, norms and correlations overflowed or underflowed
+/// there: an empty set, Exhausted or ToleranceReached). Objectives and callbacks are in the
+/// caller's units. `target` null: the column sum of the rows (computed on the scaled rows).
+/// Costs one scaled copy of the rows unless max |g| is already in [0.5, 1).
+template <class Scalar, class G, class... Callbacks>
+Coreset<Scalar> grad_match_scaled(const G& g, const Eigen::VectorXd* target, Eigen::Index budget,
+                                  const GradMatchOptions& options, Callbacks&... callbacks) {
+    const int s = scale_exponent(g);
+    if (s == 0) return grad_match_omp<Scalar>(g, target ? *target : column_sum(g), budget, options, callbacks...);
+    GradMatchOptions scaled = options;
+    // lambda / 2^(2s), kept finite: for rows near 1e-300 the ridge dominates (the picks are then
+    // those of the target's correlations) and the exact weights are below double's range anyway.
+    scaled.lambda = std::min(std::ldexp(options.lambda, -2 * s), std::ldexp(1.0, 600));
+    Coreset<Scalar> out;
+    const auto run = [&](const auto& rows) {
+        const Eigen::VectorXd t = target ? Eigen::VectorXd(target->unaryExpr([s](double v) { return std::ldexp(v, -s); }))
+                                         : column_sum(rows);
+        if constexpr (sizeof...(Callbacks) == 0) {
+            return grad_match_omp<Scalar>(rows, t, budget, scaled);
+        } else {
+            UnscaledSteps<Callbacks...> relay{std::tuple<Callbacks&...>(callbacks...), s};
+            return grad_match_omp<Scalar>(rows, t, budget, scaled, relay);
+        }
+    };
+    if constexpr (is_factored<G>::value) {
+        int a = 0;
+        out = run(scaled_copy(g, s, a));
+    } else {
+        const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> rows = scaled_copy(g, s);
+        out = run(GradRef<Scalar>(rows));
+    }
+    for (double& v : out.objective) v = std::ldexp(v, s);
+    return out;
+}
+
 }  // namespace detail
 
 /// GRAD-MATCH: a weighted subset S of the rows of a gradient matrix G (n x d, row i = example i)
@@ -391,7 +476,7 @@ public:
         detail::check_matrix(gradients, where, "gradients");
         detail::check_budget(budget, gradients.rows(), where);
         const detail::GradRef<Scalar> g(gradients.derived());
-        return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), budget, options_, callbacks...);
+        return detail::grad_match_scaled<Scalar>(g, nullptr, budget, options_, callbacks...);
     }
 
     /// With a floating-point vector `x` (length d, row or column): matches that target (e.g. the
@@ -450,8 +535,7 @@ public:
     Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, Eigen::Index budget,
                            Callbacks&&... callbacks) const {
         detail::check_budget(budget, gradients.rows(), "GradMatch::select()");
-        return detail::grad_match_omp<Scalar>(gradients, detail::column_sum(gradients), budget, options_,
-                                              callbacks...);
+        return detail::grad_match_scaled<Scalar>(gradients, nullptr, budget, options_, callbacks...);
     }
     template <class Scalar, class DerivedX, class... Callbacks>
     Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const Eigen::MatrixBase<DerivedX>& x,
@@ -461,6 +545,29 @@ public:
         else
             return select_target<Scalar>(gradients, x, budget, callbacks...);
     }
+    /// @}
+
+    /// Per-class selection with labels given as a contiguous integer range (std::vector<int>,
+    /// std::span, ...): the same as with an Eigen integer vector.
+    template <class Derived, class L, class... Callbacks>
+    std::enable_if_t<detail::is_integer_range<L>::value, Coreset<typename Derived::Scalar>> select(
+        const Eigen::MatrixBase<Derived>& gradients, const L& labels, Eigen::Index budget,
+        Callbacks&&... callbacks) const {
+        using Scalar = typename Derived::Scalar;
+        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+        detail::check_matrix(gradients, "GradMatch::select()", "gradients");
+        return select_classes<Scalar>(gradients, labels, budget, callbacks...);
+    }
+    /// \copydoc select(const Eigen::MatrixBase<Derived>&, const L&, Eigen::Index, Callbacks&&...) const
+    template <class Scalar, class L, class... Callbacks>
+    std::enable_if_t<detail::is_integer_range<L>::value, Coreset<Scalar>> select(
+        const FactoredGradients<Scalar>& gradients, const L& labels, Eigen::Index budget,
+        Callbacks&&... callbacks) const {
+        return select_classes<Scalar>(gradients, labels, budget, callbacks...);
+    }
+
+    /// \name Factored gradients, per batch
+    /// @{
     template <class Scalar, class... Callbacks>
     Coreset<Scalar> select_batches(const FactoredGradients<Scalar>& gradients, Eigen::Index batch_size,
                                    Eigen::Index budget, Callbacks&&... callbacks) const {
@@ -495,9 +602,9 @@ private:
         // Means of finite rows are finite; a factored batch mean (of products e_i h_i^T) can pass
         // Scalar's range, and cannot be selected on.
         detail::check_finite(means, where, "batch means");
-        const Coreset<Scalar> picked =
-            detail::grad_match_omp<Scalar>(detail::GradRef<Scalar>(means), detail::column_sum(gradients), batches,
-                                           options_, callbacks...);
+        const Eigen::VectorXd target = detail::column_sum(gradients);
+        const Coreset<Scalar> picked = detail::grad_match_scaled<Scalar>(detail::GradRef<Scalar>(means), &target,
+                                                                         batches, options_, callbacks...);
         return detail::expand_batches(picked, gradients.rows(), batch_size);
     }
 
@@ -518,18 +625,17 @@ private:
         Eigen::VectorXd t(target.size());
         for (Eigen::Index j = 0; j < t.size(); ++j) t[j] = static_cast<double>(target.derived().coeff(j));
         return with_working<Scalar>(gradients, [&](const auto& g) {
-            return detail::grad_match_omp<Scalar>(g, t, budget, options_, callbacks...);
+            return detail::grad_match_scaled<Scalar>(g, &t, budget, options_, callbacks...);
         });
     }
 
     // Per class, on a checked Eigen matrix or factored gradients.
-    template <class Scalar, class G, class DerivedL, class... Callbacks>
-    Coreset<Scalar> select_classes(const G& gradients, const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget,
+    template <class Scalar, class G, class L, class... Callbacks>
+    Coreset<Scalar> select_classes(const G& gradients, const L& labels, Eigen::Index budget,
                                    Callbacks&... callbacks) const {
         constexpr const char* where = "GradMatch::select()";
-        const Eigen::Index classes = detail::check_labels(labels, gradients.rows(), where);
+        const auto groups = detail::class_labels(labels, gradients.rows(), where).groups;
         detail::check_budget(budget, gradients.rows(), where);
-        const auto groups = detail::group_by_label(labels, classes);
         std::vector<Eigen::Index> sizes;
         for (const auto& grp : groups) sizes.push_back(static_cast<Eigen::Index>(grp.size()));
         const auto budgets = detail::split_budget(sizes, budget, options_.class_budget);
@@ -538,8 +644,7 @@ private:
             return detail::per_class<Scalar>(gradients, groups, budgets, true,
                                              [&](const auto& rows, Eigen::Index k, std::size_t) {
                                                  return with_working<Scalar>(rows, [&](const auto& g) {
-                                                     return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), k,
-                                                                                           opts);
+                                                     return detail::grad_match_scaled<Scalar>(g, nullptr, k, opts);
                                                  });
                                              });
         } else {
@@ -555,7 +660,7 @@ private:
                     detail::ClassStepRelay<Callbacks...> relay{std::tuple<Callbacks&...>(callbacks...), &groups[c],
                                                                &step, &stopped};
                     return with_working<Scalar>(rows, [&](const auto& g) {
-                        return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), k, opts, relay);
+                        return detail::grad_match_scaled<Scalar>(g, nullptr, k, opts, relay);
                     });
                 });
         }

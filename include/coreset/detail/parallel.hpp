@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -43,16 +44,48 @@ inline int team_size() noexcept {
 #endif
 }
 
+/// Carries exceptions out of an OpenMP region, where one must not escape (it would call
+/// std::terminate): every item's work runs through run(item, fn), which catches what fn throws;
+/// after the region, rethrow() rethrows the exception of the lowest item that threw, whatever the
+/// threads' timing, so the caller sees the exception a serial loop would have thrown first (the
+/// user's own exception type from a callback, std::bad_alloc, ...).
+class RegionExceptions {
+public:
+    template <class Fn>
+    void run(std::ptrdiff_t item, Fn&& fn) noexcept {
+        try {
+            fn();
+        } catch (...) {
+            CORESET_OMP(omp critical(coreset_region_exceptions))
+            {
+                if (item_ < 0 || item < item_) {
+                    item_ = item;
+                    error_ = std::current_exception();
+                }
+            }
+        }
+    }
+    void rethrow() const {
+        if (error_) std::rethrow_exception(error_);
+    }
+
+private:
+    std::exception_ptr error_;
+    std::ptrdiff_t item_ = -1;
+};
+
 /// Runs fn(0), ..., fn(count - 1), on the OpenMP team when `parallel` is true (items must be
-/// independent). The test happens outside the pragma: entering a parallel region costs a
-/// microsecond or two even when an `if` clause turns it off, which adds up in greedy loops that
-/// call this once per candidate.
+/// independent); an exception from fn reaches the caller (RegionExceptions). The test happens
+/// outside the pragma: entering a parallel region costs a microsecond or two even when an `if`
+/// clause turns it off, which adds up in greedy loops that call this once per candidate.
 template <class Fn>
 void parallel_for(std::ptrdiff_t count, bool parallel, Fn&& fn) {
 #ifdef _OPENMP
     if (parallel && count > 1) {
+        RegionExceptions errors;
         CORESET_OMP(omp parallel for schedule(dynamic, 1))
-        for (std::ptrdiff_t t = 0; t < count; ++t) fn(t);
+        for (std::ptrdiff_t t = 0; t < count; ++t) errors.run(t, [&] { fn(t); });
+        errors.rethrow();
         return;
     }
 #else
