@@ -426,11 +426,11 @@ public:
                         "delta_w must have the dimension of begin_region()'s gradient (got ", delta_w.size(),
                         ", expected ", dim_, ")");
         detail::check_finite(delta_w, where, "delta_w");
-        Eigen::VectorXd next;
+        Eigen::VectorXd next = delta_;
         if constexpr (Derived::IsVectorAtCompileTime)
-            next = delta_ + delta_w.derived().template cast<double>();
+            next += delta_w.derived().template cast<double>();  // either orientation
         else
-            next = delta_ + flatten(delta_w);
+            next += flatten(delta_w);
         // The model must stay finite: a NaN or infinite F(delta) would make check() meaningless.
         const double model = model_at(next);
         if (!std::isfinite(next.cwiseAbs().maxCoeff()) || !std::isfinite(model))

@@ -111,7 +111,8 @@ template <class Scalar, class Out>
 void correlate(const FactoredGradients<Scalar>& g, Eigen::Index lo, const Vector<Scalar>& r, Out&& out) {
     const Eigen::Index len = out.size(), C = g.errors().cols(), E = g.activations().cols();
     const Eigen::Map<const RowMatrix<Scalar>> R(r.data(), C, E);
-    const RowMatrix<Scalar> er = g.errors().middleRows(lo, len) * R;
+    RowMatrix<Scalar> er;
+    eigen_single_threaded([&] { er.noalias() = g.errors().middleRows(lo, len) * R; });  // any thread count
     out = er.cwiseProduct(g.activations().middleRows(lo, len)).rowwise().sum();
 }
 
@@ -360,30 +361,64 @@ template <class Scalar>
 Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> scaled_copy(const GradRef<Scalar>& g, int shift) {
     return g.unaryExpr([shift](Scalar v) { return std::ldexp(v, -shift); });
 }
+/// Factored rows balanced (balance_rows, so that no factor row far larger than its product sets
+/// a factor's scale), then each factor divided by 2^a and 2^b, a and b the largest exponents of
+/// the factors' rows whose product is nonzero; shift = a + b (0 for zero rows).
 template <class Scalar>
-FactoredGradients<Scalar> scaled_copy(const FactoredGradients<Scalar>& g, int shift, int& error_shift) {
-    Scalar top = g.errors().cwiseAbs().maxCoeff();
-    std::frexp(top, &error_shift);
-    const int a = error_shift, b = shift - error_shift;
-    RowMatrix<Scalar> e = g.errors().unaryExpr([a](Scalar v) { return std::ldexp(v, -a); });
-    RowMatrix<Scalar> h = g.activations().unaryExpr([b](Scalar v) { return std::ldexp(v, -b); });
+FactoredGradients<Scalar> scaled_copy(const FactoredGradients<Scalar>& g, int& shift) {
+    RowMatrix<Scalar> e = g.errors(), h = g.activations();
+    balance_rows(e, h);  // zero products: both factor rows zero
+    int a = std::numeric_limits<int>::min(), b = std::numeric_limits<int>::min();
+    for (Eigen::Index i = 0; i < e.rows(); ++i) {
+        const Scalar me = e.row(i).cwiseAbs().maxCoeff(), mh = h.row(i).cwiseAbs().maxCoeff();
+        if (!(me > 0) || !(mh > 0)) continue;
+        int ea = 0, eh = 0;
+        std::frexp(me, &ea);
+        std::frexp(mh, &eh);
+        a = std::max(a, ea);
+        b = std::max(b, eh);
+    }
+    if (a == std::numeric_limits<int>::min()) a = b = 0;
+    shift = a + b;
+    e = e.unaryExpr([a](Scalar v) { return std::ldexp(v, -a); });
+    h = h.unaryExpr([b](Scalar v) { return std::ldexp(v, -b); });
     return FactoredGradients<Scalar>(std::move(e), std::move(h));
 }
 
-/// The exponent s with max |g| in [2^(s-1), 2^s) (0 for a zero matrix): for factored rows the
-/// sum of the factors' exponents.
+/// The exponent s with max |g| in [2^(s-1), 2^s) (0 for a zero matrix).
 template <class Scalar>
 int scale_exponent(const GradRef<Scalar>& g) {
     int s = 0;
     std::frexp(g.cwiseAbs().maxCoeff(), &s);
     return s;
 }
-template <class Scalar>
-int scale_exponent(const FactoredGradients<Scalar>& g) {
-    int a = 0, b = 0;
-    std::frexp(g.errors().cwiseAbs().maxCoeff(), &a);
-    std::frexp(g.activations().cwiseAbs().maxCoeff(), &b);
-    return a + b;
+/// The kernel on rows and target divided by 2^s, s = scale_exponent(g), with lambda divided by
+/// 2^(2s): the objective ||G^T w - t||^2 + lambda ||w||^2 is then divided by 2^(2s) exactly, so
+/// the picks and weights are those of the caller's problem, and the same rows and weights come
+/// back for G and t scaled together by any power of two (lambda = 0), from 1e-300 to 1e300 in
+/// double and 1e-37 to 1e37 in float (without it, norms and correlations overflowed or underflowed
+/// there: an empty set, Exhausted or ToleranceReached). Objectives and callbacks are in the
+/// caller's units. `target` null: the column sum of the rows (computed on the scaled rows).
+/// Costs one scaled copy of the rows unless max |g| is already in [0.5, 1).
+/// grad_match_scaled's second half: the kernel on rows already divided by 2^s.
+template <class Scalar, class Rows, class... Callbacks>
+Coreset<Scalar> grad_match_on_scaled(const Rows& rows, int s, const Eigen::VectorXd* target, Eigen::Index budget,
+                                     const GradMatchOptions& options, Callbacks&... callbacks) {
+    GradMatchOptions scaled = options;
+    // lambda / 2^(2s), kept finite: for rows near 1e-300 the ridge dominates (the picks are then
+    // those of the target's correlations) and the exact weights are below double's range anyway.
+    scaled.lambda = std::min(std::ldexp(options.lambda, -2 * s), std::ldexp(1.0, 600));
+    const Eigen::VectorXd t = target ? Eigen::VectorXd(target->unaryExpr([s](double v) { return std::ldexp(v, -s); }))
+                                     : column_sum(rows);
+    Coreset<Scalar> out;
+    if constexpr (sizeof...(Callbacks) == 0) {
+        out = grad_match_omp<Scalar>(rows, t, budget, scaled);
+    } else {
+        UnscaledSteps<Callbacks...> relay{std::tuple<Callbacks&...>(callbacks...), s};
+        out = grad_match_omp<Scalar>(rows, t, budget, scaled, relay);
+    }
+    for (double& v : out.objective) v = std::ldexp(v, s);
+    return out;
 }
 
 /// The kernel on rows and target divided by 2^s, s = scale_exponent(g), with lambda divided by
@@ -393,36 +428,21 @@ int scale_exponent(const FactoredGradients<Scalar>& g) {
 /// double and 1e-37 to 1e37 in float (without it, norms and correlations overflowed or underflowed
 /// there: an empty set, Exhausted or ToleranceReached). Objectives and callbacks are in the
 /// caller's units. `target` null: the column sum of the rows (computed on the scaled rows).
-/// Costs one scaled copy of the rows unless max |g| is already in [0.5, 1).
+/// Costs one scaled copy of the rows unless they need no scaling (s = 0).
 template <class Scalar, class G, class... Callbacks>
 Coreset<Scalar> grad_match_scaled(const G& g, const Eigen::VectorXd* target, Eigen::Index budget,
                                   const GradMatchOptions& options, Callbacks&... callbacks) {
-    const int s = scale_exponent(g);
-    if (s == 0) return grad_match_omp<Scalar>(g, target ? *target : column_sum(g), budget, options, callbacks...);
-    GradMatchOptions scaled = options;
-    // lambda / 2^(2s), kept finite: for rows near 1e-300 the ridge dominates (the picks are then
-    // those of the target's correlations) and the exact weights are below double's range anyway.
-    scaled.lambda = std::min(std::ldexp(options.lambda, -2 * s), std::ldexp(1.0, 600));
-    Coreset<Scalar> out;
-    const auto run = [&](const auto& rows) {
-        const Eigen::VectorXd t = target ? Eigen::VectorXd(target->unaryExpr([s](double v) { return std::ldexp(v, -s); }))
-                                         : column_sum(rows);
-        if constexpr (sizeof...(Callbacks) == 0) {
-            return grad_match_omp<Scalar>(rows, t, budget, scaled);
-        } else {
-            UnscaledSteps<Callbacks...> relay{std::tuple<Callbacks&...>(callbacks...), s};
-            return grad_match_omp<Scalar>(rows, t, budget, scaled, relay);
-        }
-    };
     if constexpr (is_factored<G>::value) {
-        int a = 0;
-        out = run(scaled_copy(g, s, a));
+        int s = 0;
+        const FactoredGradients<Scalar> rows = scaled_copy(g, s);
+        if (s == 0) return grad_match_omp<Scalar>(g, target ? *target : column_sum(g), budget, options, callbacks...);
+        return grad_match_on_scaled<Scalar>(rows, s, target, budget, options, callbacks...);
     } else {
+        const int s = scale_exponent(g);
+        if (s == 0) return grad_match_omp<Scalar>(g, target ? *target : column_sum(g), budget, options, callbacks...);
         const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> rows = scaled_copy(g, s);
-        out = run(GradRef<Scalar>(rows));
+        return grad_match_on_scaled<Scalar>(GradRef<Scalar>(rows), s, target, budget, options, callbacks...);
     }
-    for (double& v : out.objective) v = std::ldexp(v, s);
-    return out;
 }
 
 }  // namespace detail

@@ -74,6 +74,27 @@ private:
     std::ptrdiff_t item_ = -1;
 };
 
+/// Runs fn() so that the Eigen products in it are computed by one thread with the blocking of a
+/// single-threaded product: outside an active parallel region Eigen splits a large GEMM over
+/// omp_get_max_threads() threads and chooses its depth blocking for that count, so the same
+/// product rounded differently with 1 and 2 threads (factored GRAD-MATCH's column sum E^T H at
+/// C = E = 200 gave other weights with 2 threads). A one-thread region whose own thread count is
+/// set to 1 (an ICV of that region's task only, no global state) makes Eigen take its serial path.
+template <class Fn>
+void eigen_single_threaded(Fn&& fn) {
+#ifdef _OPENMP
+    RegionExceptions errors;
+    CORESET_OMP(omp parallel num_threads(1))
+    {
+        omp_set_num_threads(1);
+        errors.run(0, fn);
+    }
+    errors.rethrow();
+#else
+    fn();
+#endif
+}
+
 /// Runs fn(0), ..., fn(count - 1), on the OpenMP team when `parallel` is true (items must be
 /// independent); an exception from fn reaches the caller (RegionExceptions). The test happens
 /// outside the pragma: entering a parallel region costs a microsecond or two even when an `if`
