@@ -143,7 +143,7 @@ TEST_CASE("hostile: labels from std::vector and contiguous ranges give the Eigen
     CHECK(same(GradMatch().select(g, v, 6), GradMatch().select(g, y, 6)));
 }
 
-TEST_CASE("hostile: a label matrix is rejected; huge label values cost no per-class memory", "[hostile][labels]") {
+TEST_CASE("hostile: a label matrix is rejected, and huge label values cost no per-class memory", "[hostile][labels]") {
     const Eigen::MatrixXd x = coreset_test::gaussian<double>(8, 3, 2);
     const Eigen::MatrixXi m = Eigen::MatrixXi::Zero(4, 2);
     CHECK_THROWS_MATCHES(Craig().select(x, m, 2), std::invalid_argument,
