@@ -111,6 +111,13 @@ void run(Bytes& in, bool bad_allowed) {
     const bool exact = scale(xs, -k) == x && scale(ts, -k) == t && std::isfinite(os.lambda) &&
                        std::ldexp(os.lambda, -2 * k) == o.lambda;
     if (!exact) return;
+    if (mode == 3) {  // the batch means must scale exactly too (a mean can round to a subnormal)
+        detail::RowMatrix<Scalar> means, means_s;
+        V sizes, sizes_s;
+        detail::batch_means(x, bs, means, sizes);
+        detail::batch_means(xs, bs, means_s, sizes_s);
+        if (!(means_s.unaryExpr([k](Scalar v) { return std::ldexp(v, -k); }) == means)) return;
+    }
     Coreset<Scalar> cs;
     bool threw_scaled = false;
     run_checked([&] {
