@@ -4,7 +4,8 @@
 // or a batch size. Invalid inputs must throw std::invalid_argument naming the function; valid ones
 // must give a valid coreset (unique indices in range, positive finite weights, at most `budget`
 // rows, weights summing to the ground set's mass) or, only for a memory budget too small, an
-// invalid_argument saying so. Naive and Lazy, and Dense and Blocked, must agree bit for bit.
+// invalid_argument saying so. Naive and Lazy, and Dense and Blocked, must agree bit for bit, and
+// the rows times a power of two must give the same picks.
 #include <coreset/craig.hpp>
 #include <coreset/facility_location.hpp>
 
@@ -194,6 +195,21 @@ void run(Bytes& in, bool bad_allowed) {
         }
         expect(same_bits(facility_location(x, budget, a), c), "dense (naive) differs");
         expect(same_bits(facility_location(x, budget, b), c), "blocked (lazy) differs");
+
+        // Scaled copy (issue 20): the rows times 2^k give the same picks, weights and status, and
+        // objectives times 2^k (Euclidean) or 4^k (squared), wherever the copy is exact.
+        const int k = (static_cast<int>(in.byte()) - 128) * (sizeof(Scalar) == 4 ? 1 : 8);
+        const M xs = x.unaryExpr([k](Scalar v) { return std::ldexp(v, k); });
+        if (M(xs.unaryExpr([k](Scalar v) { return std::ldexp(v, -k); })) == x && o.metric != Metric::Cosine) {
+            const auto cs = facility_location(xs, budget, o);
+            expect(cs.indices == c.indices && cs.weights == c.weights && cs.status == c.status,
+                   "the rows times 2^" + std::to_string(k) + " gave other picks, weights or status");
+            const int e = o.metric == Metric::SquaredEuclidean ? 2 * k : k;
+            for (std::size_t t = 0; t < c.objective.size() && t < cs.objective.size(); ++t)
+                expect(!(std::isfinite(cs.objective[t]) && std::isfinite(std::ldexp(c.objective[t], e))) ||
+                           cs.objective[t] == std::ldexp(c.objective[t], e),
+                       "the rows times 2^" + std::to_string(k) + " gave an objective not scaled by 2^" + std::to_string(e));
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 // libFuzzer harness: GradMatch (column-sum target, user target, per class, per batch). Invalid
 // inputs must throw std::invalid_argument naming GradMatch; valid ones must give a valid coreset
 // (unique indices in range, positive finite weights, at most `budget` rows) whose last objective
-// is the norm of the residual the returned weights leave, and whose status agrees with it.
+// is the norm of the residual the returned weights leave, and whose status agrees with it; and the
+// same input times a power of two (lambda times its square) must give the same result.
 #include <coreset/grad_match.hpp>
 
 #include "fuzz_support.hpp"
@@ -40,13 +41,16 @@ void run(Bytes& in, bool bad_allowed) {
     bool threw = false;
     Index max_size = budget;
     Eigen::VectorXd target = Eigen::VectorXd::Zero(d);  // the target in double (modes 0 and 1)
+    V t;                                             // mode 1
+    Eigen::Matrix<Index, Eigen::Dynamic, 1> y;       // mode 2
+    Index bs = 1;                                    // mode 3
     if (d > 0)
         for (Index i = 0; i < n; ++i) target += x.row(i).transpose().template cast<double>();
     if (mode == 0) {
         run_checked([&] { c = GradMatch(o).select(x, budget); }, "GradMatch", threw);
     } else if (mode == 1) {
         bool bad_target = false;
-        V t = in.matrix<Scalar>(d, 1, bad_allowed, bad_target);
+        t = in.matrix<Scalar>(d, 1, bad_allowed, bad_target);
         if (bad_allowed && in.rarely(12)) {
             t = V::Ones(d + 1);
             bad_target = true;
@@ -57,12 +61,12 @@ void run(Bytes& in, bool bad_allowed) {
         run_checked([&] { c = GradMatch(o).select(x, Target(t), budget); }, "GradMatch", threw);
     } else if (mode == 2) {
         bool bad_labels = false;
-        Eigen::Matrix<Index, Eigen::Dynamic, 1> y = in.labels(n, in.range(1, 4), bad_allowed, bad_labels);
+        y = in.labels(n, in.range(1, 4), bad_allowed, bad_labels);
         if (bad_labels) bad = true;
         if (verbose()) note("labels\n" + show(y));
         run_checked([&] { c = GradMatch(o).select(x, y, budget); }, "GradMatch", threw);
     } else {
-        Index bs = in.range(1, n + 2);
+        bs = in.range(1, n + 2);
         if (in.rarely(16)) bs = std::numeric_limits<Index>::max() - in.byte();
         if (bad_allowed && in.rarely(16)) {
             bs = 0;
@@ -95,6 +99,36 @@ void run(Bytes& in, bool bad_allowed) {
     if (mode == 1)
         for (Index j = 0; j < target.size(); ++j) beyond = beyond || extreme(target[j]);
     check_grad_match(c, x.template cast<double>(), target, n, max_size, budget, mode, o, beyond);
+
+    // Scaled copy (issue 20): the input times 2^k, with lambda times 4^k (the same problem, its
+    // objective times 4^k), gives the same rows, weights and status, wherever the copy is exact.
+    const int k = (static_cast<int>(in.byte()) - 128) * (sizeof(Scalar) == 4 ? 1 : 8);
+    const auto scale = [](auto m, int e) { return decltype(m)(m.unaryExpr([e](Scalar v) { return std::ldexp(v, e); })); };
+    const M xs = scale(x, k);
+    const V ts = scale(t, k);
+    GradMatchOptions os = o;
+    os.lambda = std::ldexp(o.lambda, 2 * k);
+    const bool exact = scale(xs, -k) == x && scale(ts, -k) == t && std::isfinite(os.lambda) &&
+                       std::ldexp(os.lambda, -2 * k) == o.lambda;
+    if (!exact) return;
+    if (mode == 3) {  // the batch means must scale exactly too (a mean can round to a subnormal)
+        detail::RowMatrix<Scalar> means, means_s;
+        V sizes, sizes_s;
+        detail::batch_means(x, bs, means, sizes);
+        detail::batch_means(xs, bs, means_s, sizes_s);
+        if (!(means_s.unaryExpr([k](Scalar v) { return std::ldexp(v, -k); }) == means)) return;
+    }
+    Coreset<Scalar> cs;
+    bool threw_scaled = false;
+    run_checked([&] {
+        if (mode == 0) cs = GradMatch(os).select(xs, budget);
+        else if (mode == 1) cs = GradMatch(os).select(xs, ts, budget);
+        else if (mode == 2) cs = GradMatch(os).select(xs, y, budget);
+        else cs = GradMatch(os).select_batches(xs, bs, budget);
+    }, "GradMatch", threw_scaled);
+    expect(!threw_scaled, "the scaled copy was rejected");
+    expect(cs.indices == c.indices && cs.status == c.status && cs.weights == c.weights,
+           "the input times 2^" + std::to_string(k) + " gave other rows, weights or status");
 }
 
 }  // namespace

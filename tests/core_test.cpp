@@ -59,15 +59,15 @@ TEST_CASE("checks: budget outside [1, n] names budget and n", "[checks]") {
 TEST_CASE("checks: labels of the wrong length or negative", "[checks]") {
     Eigen::VectorXi y(4);
     y << 0, 2, 1, 2;
-    REQUIRE(detail::check_labels(y, 4, "Craig::select()") == 3);
-    REQUIRE_THROWS_MATCHES(detail::check_labels(y, 5, "Craig::select()"), std::invalid_argument,
+    REQUIRE(detail::class_labels(y, 4, "Craig::select()").classes() == 3);
+    REQUIRE_THROWS_MATCHES(detail::class_labels(y, 5, "Craig::select()"), std::invalid_argument,
                            message_is("Craig::select(): labels must have one entry per row of gradients (got 4 labels for n = 5 rows)"));
     y[1] = -1;
-    REQUIRE_THROWS_MATCHES(detail::check_labels(y, 4, "Craig::select()"), std::invalid_argument,
+    REQUIRE_THROWS_MATCHES(detail::class_labels(y, 4, "Craig::select()"), std::invalid_argument,
                            message_is("Craig::select(): labels must be >= 0 (got -1 at index 1)"));
     Eigen::Matrix<long, Eigen::Dynamic, 1> wide(2);
     wide << 0, 7;
-    REQUIRE(detail::check_labels(wide, 2, "Craig::select()") == 8);
+    REQUIRE(detail::class_labels(wide, 2, "Craig::select()").classes() == 2);
 }
 
 TEST_CASE("checks: options and state use the same message shape", "[checks]") {
@@ -296,7 +296,7 @@ TEST_CASE("per-class driver maps local picks to global rows", "[class_budget]") 
     x << 0, 1, 2, 3, 4, 5;
     Eigen::VectorXi y(6);
     y << 1, 0, 1, 0, 1, 1;
-    const auto groups = detail::group_by_label(y, 2);
+    const auto groups = detail::class_labels(y, 6, "Craig::select()").groups;
     REQUIRE(groups[0] == std::vector<Eigen::Index>{1, 3});
     REQUIRE(groups[1] == std::vector<Eigen::Index>{0, 2, 4, 5});
     const auto out = detail::per_class<double>(x, groups, {1, 2}, true, [](const auto& rows, Eigen::Index k, std::size_t) {

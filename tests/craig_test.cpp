@@ -39,7 +39,7 @@ TEMPLATE_TEST_CASE("craig: per class selects each class independently with the s
         CraigOptions o;
         o.class_budget = policy;
         const auto r = Craig(o).select(x, y, 37);
-        const auto groups = detail::group_by_label(y, 3);
+        const auto groups = detail::class_labels(y, n, "Craig::select()").groups;
         std::vector<Eigen::Index> sizes;
         for (const auto& g : groups) sizes.push_back(static_cast<Eigen::Index>(g.size()));
         const auto budgets = detail::split_budget(sizes, 37, policy);

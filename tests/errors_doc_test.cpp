@@ -473,6 +473,48 @@ std::vector<ErrorCase> cases() {
         [] { sherman_morrison_solve_rows(1.0, V::Ones(3), M::Ones(2, 3), M::Ones(2, 3)); });
     add("gradients.hpp", "rows: s_1 = -2",
         [] { sherman_morrison_solve_rows(1.0, vec({1, -2}), M::Ones(2, 3), M::Ones(2, 3)); });
+    // Issue 20: hostile inputs.
+    add("core.hpp", "mean-1 weights past float: {1e30, -1e30, 1e-10}",
+        [] { mean_one(Eigen::Vector3f(1e30f, -1e30f, 1e-10f)); });
+    add("facility_location.hpp", "a double multiplicity 1e-50 for float rows", [] {
+        V m = V::Ones(5);
+        m[1] = 1e-50;
+        weighted_facility_location(Eigen::MatrixXf(data().cast<float>()), m, 2);
+    });
+    add("adacore.hpp", "a double gradient 1e300 for float state", [] {
+        AdaCore<float> a(2);
+        a.update(M::Constant(2, 1, 1e300), M::Ones(2, 1));
+    });
+    add("adacore.hpp", "a double curvature 1e300 for float state", [] {
+        AdaCore<float> a(2);
+        a.update(M::Ones(2, 1), M::Constant(2, 1, 1e300));
+    });
+    add("crest.hpp", "metric = Metric(7)", [] { Crest(Vi::Zero(3), with_field<CrestOptions>([](CrestOptions& o) { o.metric = static_cast<Metric>(7); })); });
+    add("crest.hpp", "greedy = Greedy(7)", [] { Crest(Vi::Zero(3), with_field<CrestOptions>([](CrestOptions& o) { o.greedy = static_cast<Greedy>(7); })); });
+    add("crest.hpp", "class_budget = ClassBudget(7)",
+        [] { Crest(Vi::Zero(3), with_field<CrestOptions>([](CrestOptions& o) { o.class_budget = static_cast<ClassBudget>(7); })); });
+    add("crest.hpp", "steps of 1e308 that overflow delta", [] {
+        Crest c = crest_in_region();
+        c.record_update(V::Constant(4, 1e308));
+        c.record_update(V::Constant(4, 1e308));
+    });
+    add("crest.hpp", "labels a 3 x 2 matrix", [] { Crest(Eigen::MatrixXi::Zero(3, 2)); });
+    add("gradients.hpp", "output = ModelOutput(7)", [] { logit_gradients(M::Zero(2, 2), Vi::Zero(2), static_cast<ModelOutput>(7)); });
+    add("gradients.hpp", "labels a 2 x 2 matrix", [] { logit_gradients(M::Zero(4, 2), Eigen::MatrixXi::Zero(2, 2)); });
+    add("gradients.hpp", "a label 2^64 - 1", [] {
+        Eigen::Matrix<std::uint64_t, Eigen::Dynamic, 1> y(2);
+        y << 0, ~std::uint64_t(0);
+        logit_gradients(M::Zero(2, 3), y);
+    });
+    add("gradients.hpp", "a solution past double (mu = 1e-300, v = 1e300)",
+        [] { sherman_morrison_solve(1e-300, 0.0, V::Ones(1), V::Constant(1, 1e300)); });
+    add("craig.hpp", "labels a 5 x 2 matrix", [x] { Craig().select(x, Eigen::MatrixXi::Zero(5, 2), 2); });
+    add("adacore.hpp", "an index 2^64 - 1", [] {
+        AdaCore<double> a(3);
+        Eigen::Matrix<std::uint64_t, Eigen::Dynamic, 1> i(1);
+        i << ~std::uint64_t(0);
+        a.update(i, M::Ones(1, 2), M::Ones(1, 2));
+    });
 
     // ---------------------------------------------------------------- schedule.hpp
     add("schedule.hpp", "epochs = 0", [] { Schedule({0, 1, 0.0, 1.0}); });

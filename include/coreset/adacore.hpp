@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -194,10 +195,8 @@ public:
               class = std::enable_if_t<std::is_integral<typename DerivedI::Scalar>::value>>
     void update(const Eigen::MatrixBase<DerivedI>& indices, const Eigen::MatrixBase<DerivedG>& gradients,
                 const Eigen::MatrixBase<DerivedH>& hessian_diag) {
-        std::vector<Eigen::Index> rows(static_cast<std::size_t>(indices.size()));
-        for (Eigen::Index j = 0; j < indices.size(); ++j)
-            rows[static_cast<std::size_t>(j)] = static_cast<Eigen::Index>(indices.derived().coeff(j));
-        update_listed(rows, gradients, hessian_diag);
+        check_observation(gradients, hessian_diag, "AdaCore::update()");
+        update_listed(detail::row_indices(indices.derived(), n_, "AdaCore::update()"), gradients, hessian_diag);
     }
     /// \copydoc update(const Eigen::MatrixBase<DerivedI>&, const Eigen::MatrixBase<DerivedG>&, const
     /// Eigen::MatrixBase<DerivedH>&)
@@ -205,7 +204,8 @@ public:
     void update(const std::vector<Index>& indices, const Eigen::MatrixBase<DerivedG>& gradients,
                 const Eigen::MatrixBase<DerivedH>& hessian_diag) {
         static_assert(std::is_integral<Index>::value, "coreset: indices must be integers");
-        update_listed(std::vector<Eigen::Index>(indices.begin(), indices.end()), gradients, hessian_diag);
+        check_observation(gradients, hessian_diag, "AdaCore::update()");
+        update_listed(detail::row_indices(indices, n_, "AdaCore::update()"), gradients, hessian_diag);
     }
 
     /// \name Factored observations
@@ -267,14 +267,13 @@ public:
     /// by `options().class_budget` and each class is selected independently, as
     /// `Craig::select(gradients, labels, budget)`. Indices are example indices; each class's weights
     /// sum to its size.
-    /// \param labels integer vector of length n, values >= 0.
+    /// \param labels length n, values >= 0: an Eigen integer vector or a contiguous integer range
+    ///        (as Craig::select).
     /// \throws as select(budget), and for labels of the wrong length or negative.
-    template <class DerivedL, class... Callbacks,
-              class = std::enable_if_t<std::is_integral<typename DerivedL::Scalar>::value>>
-    Coreset<Scalar> select(const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget,
-                           Callbacks&&... callbacks) const {
+    template <class L, class... Callbacks, class = std::enable_if_t<detail::is_labels<L>::value>>
+    Coreset<Scalar> select(const L& labels, Eigen::Index budget, Callbacks&&... callbacks) const {
         const char* where = "AdaCore::select()";
-        detail::check_labels(labels, n_, where);
+        detail::class_labels(labels, n_, where);
         detail::check_budget(budget, n_, where);
         const Matrix u = precondition(where);
         return as_adacore(where, [&] { return Craig(options_.craig_options()).select(u, labels, budget, callbacks...); });
@@ -317,25 +316,37 @@ private:
                             " columns, as in earlier updates (got ", g.cols(), ")");
         detail::check_finite(g, where, "gradients");
         detail::check_finite(h, where, "hessian_diag");
+        check_state_range(g, where, "gradients");
+        check_state_range(h, where, "hessian_diag");
+    }
+
+    // The state is stored in Scalar: an observation past Scalar's range (a double 1e300 into float
+    // state) would make the averages infinite, so it is rejected with the caller's value.
+    template <class Derived>
+    static void check_state_range(const Eigen::MatrixBase<Derived>& x, const char* where, const char* name) {
+        if constexpr (sizeof(typename Derived::Scalar) > sizeof(Scalar)) {
+            const double largest = static_cast<double>(std::numeric_limits<Scalar>::max());
+            for (Eigen::Index j = 0; j < x.cols(); ++j)
+                for (Eigen::Index i = 0; i < x.rows(); ++i) {
+                    const auto v = x.derived().coeff(i, j);
+                    if (!(std::abs(static_cast<double>(v)) <= largest))
+                        detail::raise(where, ": ", name, " must satisfy |value| <= ", std::numeric_limits<Scalar>::max(),
+                                      ", the largest value of the state's scalar type (got ", v, " at row ", i,
+                                      ", column ", j, ")");
+                }
+        }
     }
 
     template <class DerivedG, class DerivedH>
     void update_listed(const std::vector<Eigen::Index>& rows, const Eigen::MatrixBase<DerivedG>& gradients,
                        const Eigen::MatrixBase<DerivedH>& hessian_diag) {
         const char* where = "AdaCore::update()";
-        check_observation(gradients, hessian_diag, where);
         const auto m = static_cast<Eigen::Index>(rows.size());
         detail::require(m == gradients.rows(), where,
                         "indices must have one entry per row of gradients (got ", m, " indices for ",
                         gradients.rows(), " rows)");
         std::vector<std::pair<Eigen::Index, Eigen::Index>> sorted(rows.size());  // (index, position)
-        for (Eigen::Index j = 0; j < m; ++j) {
-            const Eigen::Index i = rows[static_cast<std::size_t>(j)];
-            if (i < 0 || i >= n_)
-                detail::raise(where, ": indices must satisfy 0 <= index < n = ", n_, " (got ", i,
-                              " at position ", j, ")");
-            sorted[static_cast<std::size_t>(j)] = {i, j};
-        }
+        for (Eigen::Index j = 0; j < m; ++j) sorted[static_cast<std::size_t>(j)] = {rows[static_cast<std::size_t>(j)], j};
         std::sort(sorted.begin(), sorted.end());
         for (std::size_t t = 1; t < sorted.size(); ++t)
             if (sorted[t].first == sorted[t - 1].first)
@@ -399,14 +410,20 @@ private:
         require_observed(where);
         Matrix out(n_, d_);
         const Eigen::Index n = n_, d = d_;
+        const double largest = static_cast<double>(std::numeric_limits<Scalar>::max());
+        const double slack = sizeof(Scalar) < sizeof(double) ? largest * (1 + 1e-6) : largest;
         CORESET_OMP(omp parallel for schedule(static) if (n * d >= 32768))
         for (Eigen::Index i = 0; i < n; ++i) {
             const std::int64_t t = steps_[static_cast<std::size_t>(i)];
             detail::note_team();
             const double c1 = correction(options_.beta1, t), c2 = std::sqrt(correction(options_.beta2, t));
-            for (Eigen::Index k = 0; k < d; ++k)
-                out(i, k) = static_cast<Scalar>(
-                    fn(static_cast<double>(m_(i, k)) / c1, static_cast<double>(r_(i, k)) / c2));
+            for (Eigen::Index k = 0; k < d; ++k) {
+                double v = fn(static_cast<double>(m_(i, k)) / c1, static_cast<double>(r_(i, k)) / c2);
+                // An average of values <= Scalar's largest is <= it: an excess of a few units in the
+                // last place is the rounding of the stored state, not an overflow.
+                if (std::abs(v) > largest && std::abs(v) <= slack) v = std::copysign(largest, v);
+                out(i, k) = static_cast<Scalar>(v);
+            }
         }
         return out;
     }

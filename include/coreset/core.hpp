@@ -4,7 +4,9 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <ostream>
 #include <type_traits>
 #include <utility>
@@ -122,9 +124,21 @@ Eigen::Matrix<typename Derived::Scalar, Eigen::Dynamic, 1> mean_one(const Eigen:
     using Scalar = typename Derived::Scalar;
     detail::require(weights.size() > 0, "coreset::mean_one()", "weights must not be empty (got size 0)");
     detail::check_finite(weights, "coreset::mean_one()", "weights");
-    const Scalar total = weights.sum();
-    detail::require(total > Scalar(0), "coreset::mean_one()", "weights must have a positive sum (got ", total, ")");
-    return weights * (static_cast<Scalar>(weights.size()) / total);
+    // In double, on weights scaled by the power of two that brings max |w| into [0.5, 1): the sum
+    // can neither overflow (3e38f + 3e38f) nor make n / sum overflow (1e-40f + 1e-40f).
+    const Eigen::VectorXd w = weights.template cast<double>();
+    int e = 0;
+    std::frexp(w.cwiseAbs().maxCoeff(), &e);
+    const Eigen::VectorXd ws = w.unaryExpr([e](double v) { return std::ldexp(v, -e); });
+    const double total = ws.sum();
+    detail::require(total > 0, "coreset::mean_one()", "weights must have a positive sum (got ", std::ldexp(total, e),
+                    ")");
+    const Eigen::VectorXd out = ws * (static_cast<double>(weights.size()) / total);
+    const double largest = static_cast<double>(std::numeric_limits<Scalar>::max());
+    detail::require(out.cwiseAbs().maxCoeff() <= largest, "coreset::mean_one()",
+                    "weights must have mean-1 values within the scalar type's range (got a largest |w| * n / sum of ",
+                    out.cwiseAbs().maxCoeff(), ")");
+    return out.template cast<Scalar>();
 }
 
 /// What a callback's `on_step` sees after each pick.

@@ -91,12 +91,12 @@ public:
     /// With callbacks, the classes run one after the other (each on the whole team): the
     /// callbacks see global row indices, a step count over all classes and the objective of the
     /// union, from one thread at a time; a stop skips the classes not yet selected.
-    /// \param labels integer vector of length n, values >= 0.
-    template <class Derived, class DerivedL, class... Callbacks,
-              class = std::enable_if_t<std::is_integral<typename DerivedL::Scalar>::value>>
-    Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients,
-                                             const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget,
-                                             Callbacks&&... callbacks) const {
+    /// \param labels length n, values >= 0: an Eigen integer vector of any integer type or a
+    ///        contiguous integer range (std::vector<int>, std::span, ...); classes are the distinct
+    ///        labels, in ascending order.
+    template <class Derived, class L, class... Callbacks, class = std::enable_if_t<detail::is_labels<L>::value>>
+    Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients, const L& labels,
+                                             Eigen::Index budget, Callbacks&&... callbacks) const {
         using Scalar = typename Derived::Scalar;
         static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
         detail::check_matrix(gradients, "Craig::select()", "gradients");
@@ -131,10 +131,9 @@ public:
         return detail::run_facility_location<Scalar>(detail::balanced_rows(gradients), nullptr, budget,
                                                      options_.engine(), "Craig::select()", callbacks...);
     }
-    template <class Scalar, class DerivedL, class... Callbacks,
-              class = std::enable_if_t<std::is_integral<typename DerivedL::Scalar>::value>>
-    Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const Eigen::MatrixBase<DerivedL>& labels,
-                           Eigen::Index budget, Callbacks&&... callbacks) const {
+    template <class Scalar, class L, class... Callbacks, class = std::enable_if_t<detail::is_labels<L>::value>>
+    Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const L& labels, Eigen::Index budget,
+                           Callbacks&&... callbacks) const {
         return select_classes<Scalar>(detail::balanced_rows(gradients), labels, budget, callbacks...);
     }
     template <class Scalar, class... Callbacks>
@@ -146,15 +145,14 @@ public:
 
 private:
     // Per class, on a checked Eigen matrix or factored gradients.
-    template <class Scalar, class G, class DerivedL, class... Callbacks>
-    Coreset<Scalar> select_classes(const G& gradients, const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget,
+    template <class Scalar, class G, class L, class... Callbacks>
+    Coreset<Scalar> select_classes(const G& gradients, const L& labels, Eigen::Index budget,
                                    Callbacks&... callbacks) const {
         const char* where = "Craig::select()";
         const detail::ThreadScope threads(options_.num_threads);
-        const Eigen::Index classes = detail::check_labels(labels, gradients.rows(), where);
+        const auto groups = detail::class_labels(labels, gradients.rows(), where).groups;
         detail::check_budget(budget, gradients.rows(), where);
         if (options_.metric == Metric::Cosine) detail::check_no_zero_row(gradients, where, "gradients");
-        const auto groups = detail::group_by_label(labels, classes);
         std::vector<Eigen::Index> sizes;
         for (const auto& g : groups) sizes.push_back(static_cast<Eigen::Index>(g.size()));
         const auto budgets = detail::split_budget(sizes, budget, options_.class_budget);

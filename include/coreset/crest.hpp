@@ -188,6 +188,13 @@ struct CrestOptions {
                              static_cast<int>(serving), where, "serving", "a CrestServing enumerator");
         detail::check_option(learned_rule == CrestLearnedRule::Streak || learned_rule == CrestLearnedRule::LossTable,
                              static_cast<int>(learned_rule), where, "learned_rule", "a CrestLearnedRule enumerator");
+        detail::check_option(metric == Metric::Euclidean || metric == Metric::SquaredEuclidean ||
+                                 metric == Metric::Cosine || metric == Metric::ExpEuclidean,
+                             static_cast<int>(metric), where, "metric", "a Metric enumerator");
+        detail::check_option(greedy == Greedy::Naive || greedy == Greedy::Lazy || greedy == Greedy::Stochastic,
+                             static_cast<int>(greedy), where, "greedy", "a Greedy enumerator");
+        detail::check_option(detail::is_class_budget(class_budget), static_cast<int>(class_budget), where,
+                             "class_budget", "a ClassBudget enumerator");
     }
 
     /// The options of the facility-location selection run on each random subset.
@@ -266,24 +273,23 @@ struct CrestStats {
 /// trainer drives one Crest.
 class Crest {
 public:
-    /// \param labels class of every training example (any Eigen integer vector, length n >= 1,
-    ///        values >= 0; classes are 0 .. max label, absent classes are ignored).
+    /// \param labels class of every training example, length n >= 1, values >= 0: an Eigen integer
+    ///        vector of any integer type or a contiguous integer range (std::vector<int>, ...);
+    ///        the classes are the distinct labels, in ascending order.
     /// \param options see CrestOptions; validated here.
     /// \throws std::invalid_argument for empty or negative labels or bad options.
-    template <class Derived>
-    explicit Crest(const Eigen::MatrixBase<Derived>& labels, CrestOptions options = {})
+    template <class L, class = std::enable_if_t<detail::is_labels<L>::value>>
+    explicit Crest(const L& labels, CrestOptions options = {})
         : options_(std::move(options)), rng_(options_.seed) {
         options_.validate();
         const char* where = "Crest::Crest()";
-        detail::require(labels.size() > 0, where, "labels must not be empty (got size 0)");
-        const Eigen::Index classes = detail::check_labels(labels.derived(), labels.size(), where);
-        n_ = labels.size();
-        // Class c is group c of group_by_label: the label itself, unless the labels are sparse ids
-        // larger than n (then the labels present, in ascending order; no O(max label) memory).
-        pools_ = detail::group_by_label(labels.derived(), classes);
-        labels_.resize(static_cast<std::size_t>(n_));
-        for (std::size_t c = 0; c < pools_.size(); ++c)
-            for (Eigen::Index i : pools_[c]) labels_[static_cast<std::size_t>(i)] = static_cast<Eigen::Index>(c);
+        const Eigen::Index count = detail::integer_count(labels);
+        detail::require(count > 0, where, "labels must not be empty (got size 0)");
+        // Class c = the c-th smallest label present (O(n) memory whatever the label values).
+        detail::ClassLabels classes = detail::class_labels(labels, count, where);
+        n_ = count;
+        pools_ = std::move(classes.groups);
+        labels_ = std::move(classes.class_of);
         Eigen::Index present = 0;
         for (const auto& p : pools_) present += p.empty() ? 0 : 1;
         per_class_ = static_cast<Eigen::Index>(
@@ -388,21 +394,18 @@ public:
         for (std::size_t p = 0; p < pending_.subsets.size(); ++p)
             offsets[p + 1] = offsets[p] + static_cast<Eigen::Index>(pending_.subsets[p].size());
         const auto P = static_cast<std::ptrdiff_t>(pending_.subsets.size());
-        std::vector<std::exception_ptr> errors(pending_.subsets.size());  // the lowest subset's is rethrown
+        detail::RegionExceptions errors;  // the lowest subset's is rethrown
         // Subsets in parallel, the classes of a subset serially (their ground sets are small).
         CORESET_OMP(omp parallel for schedule(dynamic, 1) if (P > 1))
         for (std::ptrdiff_t p = 0; p < P; ++p) {
-            try {
+            errors.run(p, [&] {
                 detail::note_team();
                 const auto pu = static_cast<std::size_t>(p);
                 parts[pu] = select_subset(g_ref.middleRows(offsets[pu], offsets[pu + 1] - offsets[pu]),
                                           pending_.subsets[pu], static_cast<std::uint64_t>(p));
-            } catch (...) {
-                errors[static_cast<std::size_t>(p)] = std::current_exception();
-            }
+            });
         }
-        for (const auto& error : errors)
-            if (error) std::rethrow_exception(error);
+        errors.rethrow();
 
         Eigen::Index total = 0;
         for (const auto& part : parts) total += part.size();
@@ -539,14 +542,16 @@ public:
         detail::check_finite(gradient, where, "gradient");
         detail::check_finite(hessian_diag, where, "hessian_diag");
         Eigen::VectorXd h = flatten(hessian_diag);
-        const double norm = h.norm();
-        detail::require(norm > 0 && std::isfinite(norm), where,
-                        "hessian_diag must have a finite positive norm (got ", norm, ")");
+        // ||h|| = norm * 2^exponent, scaled so that neither 1e-200 nor 1e200 leaves double's range.
+        int exponent = 0;
+        const double norm = scaled_norm(h, exponent);
+        detail::require(norm > 0, where, "hessian_diag must have a finite positive norm (got ", norm, ")");
 
         const bool first = dim_ == 0;
         if (first) {
             dim_ = gradient.size();
             h0_norm_ = norm;
+            h0_exponent_ = exponent;
         }
         loss0_ = loss0;
         g_ = flatten(gradient);
@@ -559,7 +564,7 @@ public:
             interval_ = options_.first_interval;
             return;
         }
-        const double ratio = std::min(options_.interval_mul * h0_norm_ / norm, 1e15);
+        const double ratio = std::min(std::ldexp(options_.interval_mul * h0_norm_ / norm, h0_exponent_ - exponent), 1e15);
         interval_ = std::max<Eigen::Index>(1, static_cast<Eigen::Index>(std::ceil(ratio)));
         const double p = std::ceil(options_.batch_num_mul * static_cast<double>(interval_));
         coresets_p_ = p >= static_cast<double>(options_.max_coresets)
@@ -579,10 +584,17 @@ public:
                         "delta_w must have the dimension of begin_region()'s gradient (got ", delta_w.size(),
                         ", expected ", dim_, ")");
         detail::check_finite(delta_w, where, "delta_w");
+        Eigen::VectorXd next = delta_;
         if constexpr (Derived::IsVectorAtCompileTime)
-            delta_ += delta_w.derived().template cast<double>();  // no copy for vectors
+            next += delta_w.derived().template cast<double>();  // either orientation
         else
-            delta_ += flatten(delta_w);
+            next += flatten(delta_w);
+        // The model must stay finite: a NaN or infinite F(delta) would make check() meaningless.
+        const double model = model_at(next);
+        if (!std::isfinite(next.cwiseAbs().maxCoeff()) || !std::isfinite(model))
+            detail::raise(where, ": delta_w must keep delta and the model loss F(delta) finite (got F = ", model,
+                          ", max |delta| = ", next.cwiseAbs().maxCoeff(), " after this step)");
+        delta_.swap(next);
         ++region_steps_;
         ++steps_;
     }
@@ -591,7 +603,7 @@ public:
     /// \throws std::logic_error outside a region.
     double model_loss() const {
         detail::require_state(region_, "Crest::model_loss()", "no active region: call begin_region() first");
-        return loss0_ + g_.dot(delta_) + 0.5 * delta_.dot(h_.cwiseProduct(delta_));
+        return model_at(delta_);
     }
 
     /// True every T1 steps of the region (T1, 2 T1, ...) until check() is called at that step.
@@ -685,6 +697,34 @@ public:
     const CrestOptions& options() const noexcept { return options_; }
 
 private:
+    // ||x|| as norm * 2^exponent (norm in [0.5, sqrt(D)] unless x = 0): x is scaled by the power of
+    // two that brings max |x| into [0.5, 1) first, so that squares neither overflow nor underflow.
+    static double scaled_norm(const Eigen::VectorXd& x, int& exponent) {
+        const double top = x.cwiseAbs().maxCoeff();
+        exponent = 0;
+        if (!(top > 0)) return 0.0;
+        std::frexp(top, &exponent);
+        return x.unaryExpr([exponent](double v) { return std::ldexp(v, -exponent); }).norm();
+    }
+
+    // F(delta) = L0 + g^T delta + 1/2 delta^T diag(h) delta; when a product leaves double's range,
+    // again from power-of-two-scaled factors (+-inf only when a term itself exceeds double).
+    double model_at(const Eigen::VectorXd& delta) const {
+        const double plain = loss0_ + g_.dot(delta) + 0.5 * delta.dot(h_.cwiseProduct(delta));
+        if (std::isfinite(plain)) return plain;
+        int ed = 0, eg = 0, eh = 0;
+        std::frexp(delta.cwiseAbs().maxCoeff(), &ed);
+        std::frexp(g_.cwiseAbs().maxCoeff(), &eg);
+        std::frexp(h_.cwiseAbs().maxCoeff(), &eh);
+        const auto scaled = [](const Eigen::VectorXd& x, int e) {
+            return Eigen::VectorXd(x.unaryExpr([e](double v) { return std::ldexp(v, -e); }));
+        };
+        const Eigen::VectorXd ds = scaled(delta, ed);
+        const double linear = std::ldexp(scaled(g_, eg).dot(ds), ed + eg);
+        const double quadratic = std::ldexp(0.5 * ds.dot(scaled(h_, eh).cwiseProduct(ds)), 2 * ed + eh);
+        return loss0_ + linear + quadratic;
+    }
+
     // Any vector or matrix as a double vector, column by column (whatever its storage order).
     template <class Derived>
     static Eigen::VectorXd flatten(const Eigen::MatrixBase<Derived>& x) {
@@ -845,7 +885,8 @@ private:
     // Quadratic model.
     bool region_ = false;
     Eigen::Index dim_ = 0;
-    double h0_norm_ = 0;
+    double h0_norm_ = 0;  // ||h_0|| = h0_norm_ * 2^h0_exponent_
+    int h0_exponent_ = 0;
     double loss0_ = 0;
     Eigen::VectorXd g_, h_, delta_;
     Eigen::Index region_steps_ = 0;

@@ -652,10 +652,19 @@ Coreset<typename Derived::Scalar> weighted_facility_location(const Eigen::Matrix
     detail::require(multiplicities.size() == rows.rows(), where,
                     "multiplicities must have one entry per row (got ", multiplicities.size(), " for m = ", rows.rows(),
                     " rows)");
+    // Checked in the caller's type before the conversion to Scalar (a double 1e-50 is 0 in float).
+    if constexpr (std::is_floating_point<typename DerivedM::Scalar>::value)
+        detail::check_finite(multiplicities, where, "multiplicities");
+    for (Eigen::Index i = 0; i < multiplicities.size(); ++i) {
+        const auto v = multiplicities.derived().coeff(i);
+        detail::require(v > 0, where, "multiplicities must be > 0 (got ", v, " at index ", i, ")");
+        const Scalar m = static_cast<Scalar>(v);
+        detail::require(m > Scalar(0) && m <= std::numeric_limits<Scalar>::max(), where,
+                        "multiplicities must be representable in the scalar type of rows, between ",
+                        std::numeric_limits<Scalar>::denorm_min(), " and ", std::numeric_limits<Scalar>::max(),
+                        " (got ", v, " at index ", i, ")");
+    }
     const detail::Vector<Scalar> mass = multiplicities.template cast<Scalar>();
-    detail::check_finite(mass, where, "multiplicities");
-    for (Eigen::Index i = 0; i < mass.size(); ++i)
-        detail::require(mass[i] > Scalar(0), where, "multiplicities must be > 0 (got ", mass[i], " at index ", i, ")");
     // A weight is a sum of multiplicities: their total must be representable.
     const double total = mass.template cast<double>().sum();
     detail::require(total <= static_cast<double>(std::numeric_limits<Scalar>::max()), where,

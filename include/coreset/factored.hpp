@@ -16,6 +16,7 @@
 
 #include "core.hpp"
 #include "detail/checks.hpp"
+#include "detail/parallel.hpp"
 
 namespace coreset {
 
@@ -175,9 +176,12 @@ void batch_means(const FactoredGradients<Scalar>& x, Eigen::Index batch_size, Ro
     for (Eigen::Index b = 0; b < B; ++b) {
         const Eigen::Index lo = b * batch_size, len = std::min(batch_size, n - lo);
         // In double, from the rows divided by the batch size: finite wherever the mean itself is.
-        const RowMatrix<double> mean = (x.errors().middleRows(lo, len).template cast<double>() /
-                                        static_cast<double>(len)).transpose() *
-                                       x.activations().middleRows(lo, len).template cast<double>();
+        RowMatrix<double> mean;
+        eigen_single_threaded([&] {  // the same sums for any thread count
+            mean.noalias() = (x.errors().middleRows(lo, len).template cast<double>() / static_cast<double>(len))
+                                 .transpose() *
+                             x.activations().middleRows(lo, len).template cast<double>();
+        });
         Eigen::Map<RowMatrix<Scalar>>(means.row(b).data(), C, E) = mean.template cast<Scalar>();
         sizes[b] = static_cast<Scalar>(len);
     }
@@ -188,8 +192,10 @@ template <class Scalar>
 Eigen::VectorXd column_sum(const FactoredGradients<Scalar>& x) {
     const Eigen::Index C = x.errors().cols(), E = x.activations().cols();
     Eigen::VectorXd t(C * E);
-    Eigen::Map<RowMatrix<double>>(t.data(), C, E).noalias() =
-        x.errors().template cast<double>().transpose() * x.activations().template cast<double>();
+    eigen_single_threaded([&] {  // the same sums for any thread count
+        Eigen::Map<RowMatrix<double>>(t.data(), C, E).noalias() =
+            x.errors().template cast<double>().transpose() * x.activations().template cast<double>();
+    });
     return t;
 }
 

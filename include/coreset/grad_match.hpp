@@ -168,7 +168,8 @@ template <class Scalar, class Out>
 void correlate(const FactoredGradients<Scalar>& g, Eigen::Index lo, const Vector<Scalar>& r, Out&& out) {
     const Eigen::Index len = out.size(), C = g.errors().cols(), E = g.activations().cols();
     const Eigen::Map<const RowMatrix<Scalar>> R(r.data(), C, E);
-    const RowMatrix<Scalar> er = g.errors().middleRows(lo, len) * R;
+    RowMatrix<Scalar> er;
+    eigen_single_threaded([&] { er.noalias() = g.errors().middleRows(lo, len) * R; });  // any thread count
     out = er.cwiseProduct(g.activations().middleRows(lo, len)).rowwise().sum();
 }
 
@@ -423,6 +424,110 @@ void random_fill(Coreset<Scalar>& out, Eigen::Index n, Eigen::Index budget, std:
     }
 }
 
+/// Forwards the kernel's steps to the user's callbacks in the caller's units: the kernel ran on
+/// rows and target divided by 2^shift (grad_match_scaled), so gain and objective are multiplied back.
+template <class... Callbacks>
+struct UnscaledSteps {
+    std::tuple<Callbacks&...> callbacks;
+    int shift;
+
+    bool on_step(const StepInfo& info) {
+        StepInfo caller = info;
+        caller.gain = std::ldexp(info.gain, shift);
+        caller.objective = std::ldexp(info.objective, shift);
+        return std::apply([&](auto&... cbs) { return notify_step(caller, cbs...); }, callbacks);
+    }
+};
+
+/// Divides every entry by 2^shift (exact unless the result is subnormal).
+template <class Scalar>
+Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> scaled_copy(const GradRef<Scalar>& g, int shift) {
+    return g.unaryExpr([shift](Scalar v) { return std::ldexp(v, -shift); });
+}
+/// Factored rows balanced (balance_rows, so that no factor row far larger than its product sets
+/// a factor's scale), then each factor divided by 2^a and 2^b, a and b the largest exponents of
+/// the factors' rows whose product is nonzero; shift = a + b (0 for zero rows).
+template <class Scalar>
+FactoredGradients<Scalar> scaled_copy(const FactoredGradients<Scalar>& g, int& shift) {
+    RowMatrix<Scalar> e = g.errors(), h = g.activations();
+    balance_rows(e, h);  // zero products: both factor rows zero
+    int a = std::numeric_limits<int>::min(), b = std::numeric_limits<int>::min();
+    for (Eigen::Index i = 0; i < e.rows(); ++i) {
+        const Scalar me = e.row(i).cwiseAbs().maxCoeff(), mh = h.row(i).cwiseAbs().maxCoeff();
+        if (!(me > 0) || !(mh > 0)) continue;
+        int ea = 0, eh = 0;
+        std::frexp(me, &ea);
+        std::frexp(mh, &eh);
+        a = std::max(a, ea);
+        b = std::max(b, eh);
+    }
+    if (a == std::numeric_limits<int>::min()) a = b = 0;
+    shift = a + b;
+    e = e.unaryExpr([a](Scalar v) { return std::ldexp(v, -a); });
+    h = h.unaryExpr([b](Scalar v) { return std::ldexp(v, -b); });
+    return FactoredGradients<Scalar>(std::move(e), std::move(h));
+}
+
+/// The exponent s with max |g| in [2^(s-1), 2^s) (0 for a zero matrix).
+template <class Scalar>
+int scale_exponent(const GradRef<Scalar>& g) {
+    int s = 0;
+    std::frexp(g.cwiseAbs().maxCoeff(), &s);
+    return s;
+}
+/// The kernel on rows and target divided by 2^s, s = scale_exponent(g), with lambda divided by
+/// 2^(2s): the objective ||G^T w - t||^2 + lambda ||w||^2 is then divided by 2^(2s) exactly, so
+/// the picks and weights are those of the caller's problem, and the same rows and weights come
+/// back for G and t scaled together by any power of two (lambda = 0), from 1e-300 to 1e300 in
+/// double and 1e-37 to 1e37 in float (without it, norms and correlations overflowed or underflowed
+/// there: an empty set, Exhausted or ToleranceReached). Objectives and callbacks are in the
+/// caller's units. `target` null: the column sum of the rows (computed on the scaled rows).
+/// Costs one scaled copy of the rows unless max |g| is already in [0.5, 1).
+/// grad_match_scaled's second half: the kernel on rows already divided by 2^s.
+template <class Scalar, class Rows, class... Callbacks>
+Coreset<Scalar> grad_match_on_scaled(const Rows& rows, int s, const Eigen::VectorXd* target, Eigen::Index budget,
+                                     const GradMatchOptions& options, Callbacks&... callbacks) {
+    GradMatchOptions scaled = options;
+    // lambda / 2^(2s), kept finite: for rows near 1e-300 the ridge dominates (the picks are then
+    // those of the target's correlations) and the exact weights are below double's range anyway.
+    scaled.lambda = std::min(std::ldexp(options.lambda, -2 * s), std::ldexp(1.0, 600));
+    const Eigen::VectorXd t = target ? Eigen::VectorXd(target->unaryExpr([s](double v) { return std::ldexp(v, -s); }))
+                                     : column_sum(rows);
+    Coreset<Scalar> out;
+    if constexpr (sizeof...(Callbacks) == 0) {
+        out = grad_match_omp<Scalar>(rows, t, budget, scaled);
+    } else {
+        UnscaledSteps<Callbacks...> relay{std::tuple<Callbacks&...>(callbacks...), s};
+        out = grad_match_omp<Scalar>(rows, t, budget, scaled, relay);
+    }
+    for (double& v : out.objective) v = std::ldexp(v, s);
+    return out;
+}
+
+/// The kernel on rows and target divided by 2^s, s = scale_exponent(g), with lambda divided by
+/// 2^(2s): the objective ||G^T w - t||^2 + lambda ||w||^2 is then divided by 2^(2s) exactly, so
+/// the picks and weights are those of the caller's problem, and the same rows and weights come
+/// back for G and t scaled together by any power of two (lambda = 0), from 1e-300 to 1e300 in
+/// double and 1e-37 to 1e37 in float (without it, norms and correlations overflowed or underflowed
+/// there: an empty set, Exhausted or ToleranceReached). Objectives and callbacks are in the
+/// caller's units. `target` null: the column sum of the rows (computed on the scaled rows).
+/// Costs one scaled copy of the rows unless they need no scaling (s = 0).
+template <class Scalar, class G, class... Callbacks>
+Coreset<Scalar> grad_match_scaled(const G& g, const Eigen::VectorXd* target, Eigen::Index budget,
+                                  const GradMatchOptions& options, Callbacks&... callbacks) {
+    if constexpr (is_factored<G>::value) {
+        int s = 0;
+        const FactoredGradients<Scalar> rows = scaled_copy(g, s);
+        if (s == 0) return grad_match_omp<Scalar>(g, target ? *target : column_sum(g), budget, options, callbacks...);
+        return grad_match_on_scaled<Scalar>(rows, s, target, budget, options, callbacks...);
+    } else {
+        const int s = scale_exponent(g);
+        if (s == 0) return grad_match_omp<Scalar>(g, target ? *target : column_sum(g), budget, options, callbacks...);
+        const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> rows = scaled_copy(g, s);
+        return grad_match_on_scaled<Scalar>(GradRef<Scalar>(rows), s, target, budget, options, callbacks...);
+    }
+}
+
 }  // namespace detail
 
 /// A target for GradMatch::select (for example the gradient sum of a validation set): the wrapper
@@ -494,8 +599,8 @@ public:
         detail::check_matrix(gradients, where, "gradients");
         detail::check_budget(budget, gradients.rows(), where);
         const detail::GradRef<Scalar> g(gradients.derived());
-        return finish(detail::grad_match_omp<Scalar>(g, detail::column_sum(g), budget, options_, callbacks...),
-                      gradients.rows(), budget);
+        return finish(detail::grad_match_scaled<Scalar>(g, nullptr, budget, options_, callbacks...), gradients.rows(),
+                      budget);
     }
 
     /// Per class: `labels` is an integer vector of length n (values >= 0); every class matches
@@ -573,8 +678,7 @@ public:
                            Callbacks&&... callbacks) const {
         const detail::ThreadScope threads(options_.num_threads);
         detail::check_budget(budget, gradients.rows(), "GradMatch::select()");
-        return finish(detail::grad_match_omp<Scalar>(gradients, detail::column_sum(gradients), budget, options_,
-                                                     callbacks...),
+        return finish(detail::grad_match_scaled<Scalar>(gradients, nullptr, budget, options_, callbacks...),
                       gradients.rows(), budget);
     }
     template <class Scalar, class DerivedL, class... Callbacks>
@@ -591,6 +695,31 @@ public:
         const detail::ThreadScope threads(options_.num_threads);
         return select_target<Scalar>(gradients, target.value, budget, callbacks...);
     }
+    /// @}
+
+    /// Per-class selection with labels given as a contiguous integer range (std::vector<int>,
+    /// std::span, ...): the same as with an Eigen integer vector.
+    template <class Derived, class L, class... Callbacks>
+    std::enable_if_t<detail::is_integer_range<L>::value, Coreset<typename Derived::Scalar>> select(
+        const Eigen::MatrixBase<Derived>& gradients, const L& labels, Eigen::Index budget,
+        Callbacks&&... callbacks) const {
+        const detail::ThreadScope threads(options_.num_threads);
+        using Scalar = typename Derived::Scalar;
+        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
+        detail::check_matrix(gradients, "GradMatch::select()", "gradients");
+        return finish(select_classes<Scalar>(gradients, labels, budget, callbacks...), gradients.rows(), budget);
+    }
+    /// \copydoc select(const Eigen::MatrixBase<Derived>&, const L&, Eigen::Index, Callbacks&&...) const
+    template <class Scalar, class L, class... Callbacks>
+    std::enable_if_t<detail::is_integer_range<L>::value, Coreset<Scalar>> select(
+        const FactoredGradients<Scalar>& gradients, const L& labels, Eigen::Index budget,
+        Callbacks&&... callbacks) const {
+        const detail::ThreadScope threads(options_.num_threads);
+        return finish(select_classes<Scalar>(gradients, labels, budget, callbacks...), gradients.rows(), budget);
+    }
+
+    /// \name Factored gradients, per batch
+    /// @{
     template <class Scalar, class... Callbacks>
     Coreset<Scalar> select_batches(const FactoredGradients<Scalar>& gradients, Eigen::Index batch_size,
                                    Eigen::Index budget, Callbacks&&... callbacks) const {
@@ -634,9 +763,9 @@ private:
         // Means of finite rows are finite; a factored batch mean (of products e_i h_i^T) can pass
         // Scalar's range, and cannot be selected on.
         detail::check_finite(means, where, "batch means");
-        const Coreset<Scalar> picked =
-            detail::grad_match_omp<Scalar>(detail::GradRef<Scalar>(means), detail::column_sum(gradients), batches,
-                                           options_, callbacks...);
+        const Eigen::VectorXd target = detail::column_sum(gradients);
+        const Coreset<Scalar> picked = detail::grad_match_scaled<Scalar>(detail::GradRef<Scalar>(means), &target,
+                                                                         batches, options_, callbacks...);
         return finish(detail::expand_batches(picked, gradients.rows(), batch_size), gradients.rows(), budget);
     }
 
@@ -656,20 +785,19 @@ private:
         for (Eigen::Index j = 0; j < t.size(); ++j) t[j] = static_cast<double>(target.derived().coeff(j));
         return finish(with_working<Scalar>(gradients,
                                            [&](const auto& g) {
-                                               return detail::grad_match_omp<Scalar>(g, t, budget, options_,
-                                                                                     callbacks...);
+                                               return detail::grad_match_scaled<Scalar>(g, &t, budget, options_,
+                                                                                        callbacks...);
                                            }),
                       gradients.rows(), budget);
     }
 
     // Per class, on a checked Eigen matrix or factored gradients.
-    template <class Scalar, class G, class DerivedL, class... Callbacks>
-    Coreset<Scalar> select_classes(const G& gradients, const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget,
+    template <class Scalar, class G, class L, class... Callbacks>
+    Coreset<Scalar> select_classes(const G& gradients, const L& labels, Eigen::Index budget,
                                    Callbacks&... callbacks) const {
         constexpr const char* where = "GradMatch::select()";
-        const Eigen::Index classes = detail::check_labels(labels, gradients.rows(), where);
+        const auto groups = detail::class_labels(labels, gradients.rows(), where).groups;
         detail::check_budget(budget, gradients.rows(), where);
-        const auto groups = detail::group_by_label(labels, classes);
         std::vector<Eigen::Index> sizes;
         for (const auto& grp : groups) sizes.push_back(static_cast<Eigen::Index>(grp.size()));
         const auto budgets = detail::split_budget(sizes, budget, options_.class_budget);
@@ -678,7 +806,7 @@ private:
             gradients, groups, budgets, detail::ObjectiveMerge::Concatenate,
             [&](const auto& rows, Eigen::Index k, auto&... relay) {
                 return with_working<Scalar>(rows, [&](const auto& g) {
-                    return detail::grad_match_omp<Scalar>(g, detail::column_sum(g), k, opts, relay...);
+                    return detail::grad_match_scaled<Scalar>(g, nullptr, k, opts, relay...);
                 });
             },
             callbacks...);

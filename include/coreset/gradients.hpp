@@ -15,8 +15,10 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "core.hpp"
 #include "factored.hpp"
@@ -50,6 +52,9 @@ public:
     template <class Derived>
     SoftmaxRows(const Eigen::MatrixBase<Derived>& scores, ModelOutput output, const char* where)
         : n_(scores.rows()), c_(scores.cols()), output_(output) {
+        if (output != ModelOutput::Logits && output != ModelOutput::Probabilities)
+            raise(where, ": output must be ModelOutput::Logits or ModelOutput::Probabilities (got ",
+                  static_cast<int>(output), ")");
         check_matrix(scores, where, "scores");
         z_ = scores.template cast<double>();
         if (output_ == ModelOutput::Probabilities) {
@@ -118,17 +123,11 @@ private:
     Eigen::MatrixXd z_;
 };
 
-/// Labels: length n, every value in [0, classes).
-template <class DerivedY>
-void check_class_labels(const Eigen::DenseBase<DerivedY>& labels, Eigen::Index n, Eigen::Index classes,
-                        const char* where) {
-    check_labels(labels, n, where);
-    for (Eigen::Index i = 0; i < labels.size(); ++i) {
-        const auto v = labels.derived().coeff(i);
-        if (static_cast<long long>(v) >= static_cast<long long>(classes))
-            raise(where, ": labels must be < C = ", classes, ", the number of columns of scores (got ",
-                  static_cast<long long>(v), " at index ", i, ")");
-    }
+/// Labels: length n, every value in [0, classes), checked in the caller's integer type and
+/// converted once (detail::class_index_labels).
+template <class L>
+std::vector<Eigen::Index> check_class_labels(const L& labels, Eigen::Index n, Eigen::Index classes, const char* where) {
+    return class_index_labels(labels, n, classes, where);
 }
 
 /// Embeddings: n x E (E >= 1), finite.
@@ -159,14 +158,14 @@ void last_layer_row(const double* coef, Eigen::Index C, const Eigen::MatrixBase<
 }
 
 /// Rows p - onehot(y) (the label's entry as minus the sum of the others) of checked scores/labels.
-template <class Scalar, class DerivedY>
-RowMatrix<Scalar> error_rows(const SoftmaxRows& rows, const Eigen::DenseBase<DerivedY>& labels) {
+template <class Scalar>
+RowMatrix<Scalar> error_rows(const SoftmaxRows& rows, const std::vector<Eigen::Index>& labels) {
     const Eigen::Index n = rows.rows(), C = rows.classes();
     RowMatrix<Scalar> out(n, C);
     Eigen::VectorXd p(C), q(C);
     for (Eigen::Index i = 0; i < n; ++i) {
         rows.row(i, p.data(), q.data());
-        const auto y = static_cast<Eigen::Index>(labels.derived().coeff(i));
+        const Eigen::Index y = labels[static_cast<std::size_t>(i)];
         p[y] = -q[y];
         out.row(i) = p.transpose().template cast<Scalar>();
     }
@@ -200,6 +199,46 @@ RowMatrix<Scalar> with_ones_column(const Eigen::MatrixBase<DerivedE>& embeddings
     return out;
 }
 
+/// u = (mu I + s x x^T)^{-1} v for one row, in double: with the projection a = x^T v / |x|^2,
+/// u = (v - a x) / mu + a x / (mu + s |x|^2), which has no cancellation when v is nearly parallel
+/// to x (v - c x with c = s x^T v / (mu + s |x|^2) lost every digit: x = v = 1e10 gave 0, not
+/// 1e-10), on x and v scaled by powers of two so that no product leaves double's range (x = v =
+/// 1e200 gave NaN). Throws when the solution itself is not representable in Scalar.
+template <class Scalar>
+inline void sherman_morrison_row(double mu, double s, const Eigen::VectorXd& x, const Eigen::VectorXd& v,
+                                 Eigen::VectorXd& u, const char* where) {
+    const auto scaled = [](const Eigen::VectorXd& a, int e) {
+        return Eigen::VectorXd(a.unaryExpr([e](double t) { return std::ldexp(t, -e); }));
+    };
+    const double vmax = v.cwiseAbs().maxCoeff(), xmax = x.cwiseAbs().maxCoeff();
+    if (!(vmax > 0)) {
+        u.setZero(v.size());
+        return;
+    }
+    if (s == 0 || !(xmax > 0)) {
+        u = v / mu;
+    } else {
+        int ev = 0, ex = 0;
+        std::frexp(vmax, &ev);
+        std::frexp(xmax, &ex);
+        const Eigen::VectorXd vs = scaled(v, ev), xs = scaled(x, ex);
+        const double xx = xs.squaredNorm();  // in [0.25, d]
+        double a = xs.dot(vs) / xx;
+        Eigen::VectorXd perp = vs - a * xs;
+        const double again = xs.dot(perp) / xx;  // one re-orthogonalisation
+        perp -= again * xs;
+        a += again;
+        // a x / (mu + s |x|^2) = a xs / (mu 2^-ev + s |xs|^2 2^(2 ex - ev)), in the caller's units.
+        const double denom = std::ldexp(mu, -ev) + std::ldexp(s * xx, 2 * ex - ev);
+        u = perp.unaryExpr([ev, mu](double t) { return std::ldexp(t / mu, ev); }) + (a / denom) * xs;
+    }
+    const double largest = static_cast<double>(std::numeric_limits<Scalar>::max());
+    const double umax = u.cwiseAbs().maxCoeff();
+    if (!(umax <= largest))
+        raise(where, ": v / mu must have a solution within the scalar type's range (got a solution of magnitude ",
+              umax, " for mu = ", mu, ", max |v| = ", vmax, ")");
+}
+
 }  // namespace detail
 
 /// Row-wise softmax of logits, computed stably (the row maximum is subtracted first).
@@ -228,22 +267,23 @@ detail::RowMatrix<typename Derived::Scalar> softmax(const Eigen::MatrixBase<Deri
 /// confidently correct examples. From probabilities it is \f$-\log p_y\f$ (+inf when p_y = 0).
 ///
 /// \param scores n x C logits or probabilities (see `output`).
-/// \param labels integer vector of length n, values in [0, C).
+/// \param labels length n, values in [0, C): an Eigen integer vector (any integer type) or a
+///        contiguous integer range (std::vector<int>, ...).
 /// \param output what `scores` holds.
 /// \return the n losses.
 /// \throws std::invalid_argument on empty or non-finite scores, invalid probabilities, or labels of
 ///         the wrong length or outside [0, C).
-template <class Derived, class DerivedY>
+template <class Derived, class Labels>
 detail::Vector<typename Derived::Scalar> cross_entropy(const Eigen::MatrixBase<Derived>& scores,
-                                                       const Eigen::DenseBase<DerivedY>& labels,
+                                                       const Labels& labels,
                                                        ModelOutput output = ModelOutput::Logits) {
     using Scalar = typename Derived::Scalar;
     const char* where = "coreset::cross_entropy()";
     const detail::SoftmaxRows rows(scores, output, where);
-    detail::check_class_labels(labels, rows.rows(), rows.classes(), where);
+    const auto y = detail::check_class_labels(labels, rows.rows(), rows.classes(), where);
     detail::Vector<Scalar> out(rows.rows());
     for (Eigen::Index i = 0; i < rows.rows(); ++i)
-        out[i] = static_cast<Scalar>(rows.loss(i, static_cast<Eigen::Index>(labels.derived().coeff(i))));
+        out[i] = static_cast<Scalar>(rows.loss(i, y[static_cast<std::size_t>(i)]));
     return out;
 }
 
@@ -252,19 +292,20 @@ detail::Vector<typename Derived::Scalar> cross_entropy(const Eigen::MatrixBase<D
 /// minus the sum of the other probabilities when y is the most probable class (no cancellation).
 ///
 /// \param scores n x C logits or probabilities.
-/// \param labels integer vector of length n, values in [0, C).
+/// \param labels length n, values in [0, C): an Eigen integer vector (any integer type) or a
+///        contiguous integer range (std::vector<int>, ...).
 /// \param output what `scores` holds.
 /// \return n x C gradients; every row sums to 0.
 /// \throws std::invalid_argument as `cross_entropy`.
-template <class Derived, class DerivedY>
+template <class Derived, class Labels>
 detail::RowMatrix<typename Derived::Scalar> logit_gradients(const Eigen::MatrixBase<Derived>& scores,
-                                                            const Eigen::DenseBase<DerivedY>& labels,
+                                                            const Labels& labels,
                                                             ModelOutput output = ModelOutput::Logits) {
     using Scalar = typename Derived::Scalar;
     const char* where = "coreset::logit_gradients()";
     const detail::SoftmaxRows rows(scores, output, where);
-    detail::check_class_labels(labels, rows.rows(), rows.classes(), where);
-    return detail::error_rows<Scalar>(rows, labels);
+    const auto y = detail::check_class_labels(labels, rows.rows(), rows.classes(), where);
+    return detail::error_rows<Scalar>(rows, y);
 }
 
 /// Diagonal of the cross-entropy Hessian with respect to the logits, \f$p_k (1 - p_k)\f$ (the full
@@ -289,28 +330,29 @@ detail::RowMatrix<typename Derived::Scalar> logit_hessian_diagonal(const Eigen::
 /// gradients per class (column C + c E + j holds \f$\partial\ell/\partial W_{cj} = a_c e_j\f$).
 ///
 /// \param scores n x C logits or probabilities.
-/// \param labels integer vector of length n, values in [0, C).
+/// \param labels length n, values in [0, C): an Eigen integer vector (any integer type) or a
+///        contiguous integer range (std::vector<int>, ...).
 /// \param embeddings n x E inputs of the last layer (penultimate activations), any float type.
 /// \param output what `scores` holds.
 /// \return n x C(1+E) gradients, in the scalar type of `scores`.
 /// \throws std::invalid_argument as `cross_entropy`, or when `embeddings` is empty, not finite or
 ///         has a row count other than n.
-template <class Derived, class DerivedY, class DerivedE>
+template <class Derived, class Labels, class DerivedE>
 detail::RowMatrix<typename Derived::Scalar> last_layer_gradients(
-    const Eigen::MatrixBase<Derived>& scores, const Eigen::DenseBase<DerivedY>& labels,
+    const Eigen::MatrixBase<Derived>& scores, const Labels& labels,
     const Eigen::MatrixBase<DerivedE>& embeddings, ModelOutput output = ModelOutput::Logits) {
     using Scalar = typename Derived::Scalar;
     const char* where = "coreset::last_layer_gradients()";
     const detail::SoftmaxRows rows(scores, output, where);
-    detail::check_class_labels(labels, rows.rows(), rows.classes(), where);
+    const auto y = detail::check_class_labels(labels, rows.rows(), rows.classes(), where);
     detail::check_embeddings(embeddings, rows.rows(), where);
     const Eigen::Index n = rows.rows(), C = rows.classes();
     detail::RowMatrix<Scalar> out(n, C * (1 + embeddings.cols()));
     Eigen::VectorXd p(C), q(C);
     for (Eigen::Index i = 0; i < n; ++i) {
         rows.row(i, p.data(), q.data());
-        const auto y = static_cast<Eigen::Index>(labels.derived().coeff(i));
-        p[y] = -q[y];
+        const Eigen::Index yi = y[static_cast<std::size_t>(i)];
+        p[yi] = -q[yi];
         detail::last_layer_row(p.data(), C, embeddings, i, false, out);
     }
     return out;
@@ -322,22 +364,23 @@ detail::RowMatrix<typename Derived::Scalar> last_layer_gradients(
 /// it equals columns {c} and [C + c E, C + (c + 1) E) of `last_layer_gradients`.
 ///
 /// \param scores n x C logits or probabilities.
-/// \param labels integer vector of length n, values in [0, C).
+/// \param labels length n, values in [0, C): an Eigen integer vector (any integer type) or a
+///        contiguous integer range (std::vector<int>, ...).
 /// \param embeddings n x E inputs of the last layer.
 /// \param cls the class, 0 <= cls < C.
 /// \param output what `scores` holds.
 /// \return n x (1 + E) gradients.
 /// \throws std::invalid_argument as `last_layer_gradients`, or when `cls` is outside [0, C).
-template <class Derived, class DerivedY, class DerivedE>
+template <class Derived, class Labels, class DerivedE>
 detail::RowMatrix<typename Derived::Scalar> class_gradients(const Eigen::MatrixBase<Derived>& scores,
-                                                            const Eigen::DenseBase<DerivedY>& labels,
+                                                            const Labels& labels,
                                                             const Eigen::MatrixBase<DerivedE>& embeddings,
                                                             Eigen::Index cls,
                                                             ModelOutput output = ModelOutput::Logits) {
     using Scalar = typename Derived::Scalar;
     const char* where = "coreset::class_gradients()";
     const detail::SoftmaxRows rows(scores, output, where);
-    detail::check_class_labels(labels, rows.rows(), rows.classes(), where);
+    const auto y = detail::check_class_labels(labels, rows.rows(), rows.classes(), where);
     detail::check_embeddings(embeddings, rows.rows(), where);
     const Eigen::Index n = rows.rows(), C = rows.classes(), E = embeddings.cols();
     detail::check_option(cls >= 0 && cls < C, cls, where, "cls", "0 <= cls < C");
@@ -345,7 +388,7 @@ detail::RowMatrix<typename Derived::Scalar> class_gradients(const Eigen::MatrixB
     Eigen::VectorXd p(C), q(C);
     for (Eigen::Index i = 0; i < n; ++i) {
         rows.row(i, p.data(), q.data());
-        const double a = (static_cast<Eigen::Index>(labels.derived().coeff(i)) == cls) ? -q[cls] : p[cls];
+        const double a = (y[static_cast<std::size_t>(i)] == cls) ? -q[cls] : p[cls];
         out(i, 0) = static_cast<Scalar>(a);
         for (Eigen::Index j = 0; j < E; ++j)
             out(i, 1 + j) = static_cast<Scalar>(a * static_cast<double>(embeddings.derived().coeff(i, j)));
@@ -390,20 +433,21 @@ detail::RowMatrix<typename Derived::Scalar> last_layer_hessian_diagonal(
 /// \f$[a_0, a_0 e, a_1, a_1 e, \dots]\f$. Craig, GradMatch and AdaCore accept it directly.
 ///
 /// \param scores n x C logits or probabilities.
-/// \param labels integer vector of length n, values in [0, C).
+/// \param labels length n, values in [0, C): an Eigen integer vector (any integer type) or a
+///        contiguous integer range (std::vector<int>, ...).
 /// \param embeddings n x E inputs of the last layer (any float type; cast to the scores' type).
 /// \param output what `scores` holds.
 /// \throws std::invalid_argument as `last_layer_gradients`.
-template <class Derived, class DerivedY, class DerivedE>
+template <class Derived, class Labels, class DerivedE>
 FactoredGradients<typename Derived::Scalar> factored_last_layer_gradients(
-    const Eigen::MatrixBase<Derived>& scores, const Eigen::DenseBase<DerivedY>& labels,
+    const Eigen::MatrixBase<Derived>& scores, const Labels& labels,
     const Eigen::MatrixBase<DerivedE>& embeddings, ModelOutput output = ModelOutput::Logits) {
     using Scalar = typename Derived::Scalar;
     const char* where = "coreset::factored_last_layer_gradients()";
     const detail::SoftmaxRows rows(scores, output, where);
-    detail::check_class_labels(labels, rows.rows(), rows.classes(), where);
+    const auto y = detail::check_class_labels(labels, rows.rows(), rows.classes(), where);
     detail::check_embeddings(embeddings, rows.rows(), where);
-    return FactoredGradients<Scalar>(detail::error_rows<Scalar>(rows, labels),
+    return FactoredGradients<Scalar>(detail::error_rows<Scalar>(rows, y),
                                      detail::with_ones_column<Scalar>(embeddings, false));
 }
 
@@ -454,6 +498,12 @@ detail::Vector<Scalar> hutchinson_diagonal(Hvp&& hvp, Eigen::Index dim, Eigen::I
     detail::Vector<Scalar> z(dim);
     detail::Vector<Scalar> hz;
     Eigen::VectorXd sum = Eigen::VectorXd::Zero(dim);
+    // The same sum with every term divided by 2^k >= samples (exact for all but subnormal terms):
+    // it cannot overflow, and stands in for `sum` where that does (terms near the largest double).
+    int k = 0;
+    std::frexp(static_cast<double>(samples), &k);
+    Eigen::VectorXd scaled_sum = Eigen::VectorXd::Zero(dim);
+    Eigen::VectorXd term(dim);
     for (Eigen::Index t = 0; t < samples; ++t) {
         for (Eigen::Index k = 0; k < dim; ++k) z[k] = static_cast<Scalar>(rng.rademacher());
         hz = hvp(static_cast<const detail::Vector<Scalar>&>(z));
@@ -461,9 +511,14 @@ detail::Vector<Scalar> hutchinson_diagonal(Hvp&& hvp, Eigen::Index dim, Eigen::I
             detail::raise(where, ": hvp(v) must return a vector of length dim = ", dim, " (got ", hz.size(),
                           ")");
         detail::check_finite(hz, where, "hvp(v)");
-        sum += (z.cwiseProduct(hz)).template cast<double>();
+        term = (z.cwiseProduct(hz)).template cast<double>();
+        sum += term;
+        scaled_sum += term * std::ldexp(1.0, -k);
     }
-    return (sum / static_cast<double>(samples)).template cast<Scalar>();
+    Eigen::VectorXd mean = sum / static_cast<double>(samples);
+    for (Eigen::Index j = 0; j < dim; ++j)
+        if (!std::isfinite(mean[j])) mean[j] = std::ldexp(scaled_sum[j] / static_cast<double>(samples), k);
+    return mean.template cast<Scalar>();
 }
 
 /// Solves \f$(\mu I + s\, x x^\top)\, u = v\f$ by Sherman-Morrison without forming a matrix:
@@ -501,8 +556,9 @@ detail::Vector<typename DerivedX::Scalar> sherman_morrison_solve(double mu, doub
         xd[k] = static_cast<double>(x.derived().coeff(k));
         vd[k] = static_cast<double>(v.derived().coeff(k));
     }
-    const double coef = s * xd.dot(vd) / (mu + s * xd.squaredNorm());
-    return ((vd - coef * xd) / mu).template cast<Scalar>();
+    Eigen::VectorXd u;
+    detail::sherman_morrison_row<Scalar>(mu, s, xd, vd, u, where);
+    return u.template cast<Scalar>();
 }
 
 /// Row-wise `sherman_morrison_solve`: row i of the result solves
@@ -539,13 +595,12 @@ detail::RowMatrix<typename DerivedX::Scalar> sherman_morrison_solve_rows(
     }
     const Eigen::Index n = x.rows(), d = x.cols();
     detail::RowMatrix<Scalar> out(n, d);
-    Eigen::VectorXd xi(d), vi(d);
+    Eigen::VectorXd xi(d), vi(d), ui(d);
     for (Eigen::Index i = 0; i < n; ++i) {
         xi = x.row(i).transpose().template cast<double>();
         vi = v.row(i).transpose().template cast<double>();
-        const double si = static_cast<double>(s.derived().coeff(i));
-        const double coef = si * xi.dot(vi) / (mu + si * xi.squaredNorm());
-        out.row(i) = ((vi - coef * xi) / mu).transpose().template cast<Scalar>();
+        detail::sherman_morrison_row<Scalar>(mu, static_cast<double>(s.derived().coeff(i)), xi, vi, ui, where);
+        out.row(i) = ui.transpose().template cast<Scalar>();
     }
     return out;
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /// \file detail/class_split.hpp
-/// \brief Per-class selection in one place: grouping rows by label, splitting a budget over
-/// classes (ClassBudget), running a selector per class and merging with global indices; and the
+/// \brief Per-class selection in one place: splitting a budget over the classes of
+/// detail::class_labels (ClassBudget), running a selector per class and merging with global indices; and the
 /// per-batch representation (consecutive mini-batch means) used by the `select_batches` variants.
 /// Not part of the public API.
 #pragma once
@@ -19,36 +19,8 @@
 #include "checks.hpp"
 #include "parallel.hpp"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 namespace coreset {
 namespace detail {
-
-/// Row indices of each class, in increasing order. `classes` = largest label + 1 (check_labels).
-/// When that exceeds the number of rows (sparse class ids, e.g. one label of 2e9), only the labels
-/// present get a group, in ascending label order: the empty classes left out would get no budget
-/// and no rows, so every per-class result is the same, and memory stays O(n).
-template <class Derived>
-std::vector<std::vector<Eigen::Index>> group_by_label(const Eigen::DenseBase<Derived>& labels, Eigen::Index classes) {
-    const Eigen::Index n = labels.size();
-    if (classes <= n) {
-        std::vector<std::vector<Eigen::Index>> groups(static_cast<std::size_t>(classes));
-        for (Eigen::Index i = 0; i < n; ++i) groups[static_cast<std::size_t>(labels.derived().coeff(i))].push_back(i);
-        return groups;
-    }
-    std::vector<std::pair<long long, Eigen::Index>> sorted(static_cast<std::size_t>(n));  // (label, row)
-    for (Eigen::Index i = 0; i < n; ++i)
-        sorted[static_cast<std::size_t>(i)] = {static_cast<long long>(labels.derived().coeff(i)), i};
-    std::sort(sorted.begin(), sorted.end());
-    std::vector<std::vector<Eigen::Index>> groups;
-    for (std::size_t t = 0; t < sorted.size(); ++t) {
-        if (t == 0 || sorted[t].first != sorted[t - 1].first) groups.emplace_back();
-        groups.back().push_back(sorted[t].second);
-    }
-    return groups;
-}
 
 /// Whether `policy` is one of ClassBudget's enumerators.
 inline bool is_class_budget(ClassBudget policy) noexcept {
@@ -188,26 +160,21 @@ Coreset<Scalar> per_class(const X& x, const std::vector<std::vector<Eigen::Index
                           ObjectiveMerge merge = ObjectiveMerge::Concatenate) {
     const auto C = static_cast<std::ptrdiff_t>(groups.size());
     std::vector<Coreset<Scalar>> parts(groups.size());
-    // One slot per class: when several classes throw, the lowest class's exception is rethrown,
-    // whatever the threads' timing.
-    std::vector<std::exception_ptr> errors(groups.size());
+    // When several classes throw (a callback's own exception, std::bad_alloc, ...), the lowest
+    // class's exception reaches the caller, whatever the threads' timing.
+    RegionExceptions errors;
     (void)parallel;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) if (parallel && C > 1)
-#endif
+    CORESET_OMP(omp parallel for schedule(dynamic, 1) if (parallel && C > 1))
     for (std::ptrdiff_t c = 0; c < C; ++c) {
         const auto cu = static_cast<std::size_t>(c);
         note_team();
         if (budgets[cu] <= 0) continue;
-        try {
+        errors.run(c, [&] {
             const auto rows = gather_rows(x, groups[cu]);
             parts[cu] = select_one(rows, budgets[cu], cu);
-        } catch (...) {
-            errors[cu] = std::current_exception();
-        }
+        });
     }
-    for (const auto& error : errors)
-        if (error) std::rethrow_exception(error);
+    errors.rethrow();
 
     Coreset<Scalar> out;
     Eigen::Index total = 0;

@@ -145,8 +145,9 @@ public:
         // small tile's work.
         const bool par = parallel && tiles > 1;
         (void)par;
+        RegionExceptions errors;  // std::bad_alloc of a tile reaches the caller
         CORESET_OMP(omp parallel for schedule(dynamic, 1) if (par))
-        for (Eigen::Index t = 0; t < tiles; ++t) {
+        for (Eigen::Index t = 0; t < tiles; ++t) errors.run(t, [&] {
             note_team();
             const Eigen::Index r0 = (t / col_tiles) * tile_rows, ct = t % col_tiles, c0 = ct * tile_cols;
             const Eigen::Index rn = std::min(tile_rows, padded - r0);
@@ -157,7 +158,8 @@ public:
             const Eigen::Index live = std::min(rn, r - r0);
             for (Eigen::Index a = 0; a < live; ++a)
                 finish_row(ids[r0 + a], c0, cn, gram.row(a).data(), out + (r0 + a) * m + c0);
-        }
+        });
+        errors.rethrow();
     }
 
     /// The full m x m distance matrix into `out` (row-major), computing only the tiles that touch
@@ -183,12 +185,12 @@ public:
         const auto count = static_cast<Eigen::Index>(tiles.size());
         const bool par = parallel && count > 1 && static_cast<double>(m) * static_cast<double>(m) * static_cast<double>(d + 8) > 4e5;
         (void)par;
+        RegionExceptions errors;
         CORESET_OMP(omp parallel if (par))
         {
             note_team();
-            std::vector<Eigen::Index> ids(static_cast<std::size_t>(tile_rows));
             CORESET_OMP(omp for schedule(dynamic, 1))
-            for (Eigen::Index t = 0; t < count; ++t) {
+            for (Eigen::Index t = 0; t < count; ++t) errors.run(t, [&] {
                 const Eigen::Index rt = tiles[static_cast<std::size_t>(t)].first, ct = tiles[static_cast<std::size_t>(t)].second;
                 const Eigen::Index r0 = rt * tile_rows, c0 = ct * tile_cols;
                 const Eigen::Index rn = std::min(tile_rows, padded - r0);
@@ -198,7 +200,7 @@ public:
                 gram_tile(lhs, r0, rn, c0, cp, gram);
                 const Eigen::Index live = std::min(rn, m - r0);
                 for (Eigen::Index a = 0; a < live; ++a) finish_row(r0 + a, c0, cn, gram.row(a).data(), out + (r0 + a) * m + c0);
-            }
+            });
             // Mirror: out(i, j) = out(j, i) for the columns row i's tile did not compute, in 64 x 64
             // blocks so that the transposed reads stay in cache.
             const Eigen::Index bs = 64, blocks = (m + bs - 1) / bs;
@@ -214,6 +216,7 @@ public:
                 }
             }
         }
+        errors.rethrow();
     }
 
     /// Leaves: the ground rows in consecutive groups of `leaf_width` (the last one takes the
@@ -406,13 +409,15 @@ public:
         const auto count = static_cast<Eigen::Index>(work.size());
         const bool par = parallel && count > 1;  // see compute()
         (void)par;
+        RegionExceptions errors;  // from fn, or std::bad_alloc
         CORESET_OMP(omp parallel if (par) num_threads(team))
         {
             note_team();
             RowMatrix<Scalar> gram;
-            std::vector<Scalar> buf(static_cast<std::size_t>(2 * leaf_width));
+            std::vector<Scalar> buf;
             CORESET_OMP(omp for schedule(dynamic, 1))
-            for (Eigen::Index w = 0; w < count; ++w) {
+            for (Eigen::Index w = 0; w < count; ++w) errors.run(w, [&] {
+                if (buf.empty()) buf.resize(static_cast<std::size_t>(2 * leaf_width));
                 const Eigen::Index l = work[static_cast<std::size_t>(w)];
                 const Eigen::Index c0 = leaf_begin(l), cn = leaf_end(l) - c0;
                 const Eigen::Index cp = l + 1 == L ? padded_rows() - c0 : leaf_width;
@@ -427,8 +432,9 @@ public:
                         fn(r0 + a, c0, cn, static_cast<const Scalar*>(buf.data()));
                     }
                 }
-            }
+            });
         }
+        errors.rethrow();
     }
 
     /// The distance between rows i and j computed directly (a reference for tests).

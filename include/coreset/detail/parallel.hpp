@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -90,19 +91,73 @@ inline int team_size() noexcept {
 #endif
 }
 
+/// Carries exceptions out of an OpenMP region, where one must not escape (it would call
+/// std::terminate): every item's work runs through run(item, fn), which catches what fn throws;
+/// after the region, rethrow() rethrows the exception of the lowest item that threw, whatever the
+/// threads' timing, so the caller sees the exception a serial loop would have thrown first (the
+/// user's own exception type from a callback, std::bad_alloc, ...).
+class RegionExceptions {
+public:
+    template <class Fn>
+    void run(std::ptrdiff_t item, Fn&& fn) noexcept {
+        try {
+            fn();
+        } catch (...) {
+            CORESET_OMP(omp critical(coreset_region_exceptions))
+            {
+                if (item_ < 0 || item < item_) {
+                    item_ = item;
+                    error_ = std::current_exception();
+                }
+            }
+        }
+    }
+    void rethrow() const {
+        if (error_) std::rethrow_exception(error_);
+    }
+
+private:
+    std::exception_ptr error_;
+    std::ptrdiff_t item_ = -1;
+};
+
+/// Runs fn() so that the Eigen products in it are computed by one thread with the blocking of a
+/// single-threaded product: outside an active parallel region Eigen splits a large GEMM over
+/// omp_get_max_threads() threads and chooses its depth blocking for that count, so the same
+/// product rounded differently with 1 and 2 threads (factored GRAD-MATCH's column sum E^T H at
+/// C = E = 200 gave other weights with 2 threads). A one-thread region whose own thread count is
+/// set to 1 (an ICV of that region's task only, no global state) makes Eigen take its serial path.
+template <class Fn>
+void eigen_single_threaded(Fn&& fn) {
+#ifdef _OPENMP
+    RegionExceptions errors;
+    CORESET_OMP(omp parallel num_threads(1))
+    {
+        omp_set_num_threads(1);
+        errors.run(0, fn);
+    }
+    errors.rethrow();
+#else
+    fn();
+#endif
+}
+
 /// Runs fn(0), ..., fn(count - 1), on the OpenMP team when `parallel` is true (items must be
-/// independent). The test happens outside the pragma: entering a parallel region costs a
-/// microsecond or two even when an `if` clause turns it off, which adds up in greedy loops that
-/// call this once per candidate.
+/// independent); an exception from fn reaches the caller (RegionExceptions). The test happens
+/// outside the pragma: entering a parallel region costs a microsecond or two even when an `if`
+/// clause turns it off, which adds up in greedy loops that call this once per candidate.
 template <class Fn>
 void parallel_for(std::ptrdiff_t count, bool parallel, Fn&& fn) {
 #ifdef _OPENMP
     if (parallel && count > 1) {
+        RegionExceptions errors;
         CORESET_OMP(omp parallel for schedule(dynamic, 1))
-        for (std::ptrdiff_t t = 0; t < count; ++t) {
-            note_team();
-            fn(t);
-        }
+        for (std::ptrdiff_t t = 0; t < count; ++t)
+            errors.run(t, [&] {
+                note_team();
+                fn(t);
+            });
+        errors.rethrow();
         return;
     }
 #else
