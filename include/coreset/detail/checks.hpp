@@ -195,9 +195,9 @@ struct ClassLabels {
     Eigen::Index classes() const noexcept { return static_cast<Eigen::Index>(groups.size()); }
 };
 
-/// Reads labels (see is_labels) of length `n`, every value >= 0.
+/// Labels (see is_labels) must be a vector of length `n`.
 template <class L>
-inline ClassLabels class_labels(const L& labels, Eigen::Index n, const char* where) {
+inline void check_label_shape(const L& labels, Eigen::Index n, const char* where) {
     static_assert(is_labels<L>::value, "coreset: labels must be an integer vector or a contiguous integer range");
     if constexpr (is_eigen_integer<L>::value)
         if (labels.rows() != 1 && labels.cols() != 1)
@@ -205,6 +205,12 @@ inline ClassLabels class_labels(const L& labels, Eigen::Index n, const char* whe
     const Eigen::Index count = integer_count(labels);
     if (count != n)
         raise(where, ": labels must have one entry per row of gradients (got ", count, " labels for n = ", n, " rows)");
+}
+
+/// Reads labels (see is_labels) of length `n`, every value >= 0.
+template <class L>
+inline ClassLabels class_labels(const L& labels, Eigen::Index n, const char* where) {
+    check_label_shape(labels, n, where);
     // Every value >= 0 fits unsigned long long (64 bits) exactly.
     std::vector<std::pair<unsigned long long, Eigen::Index>> sorted(static_cast<std::size_t>(n));
     bool small = true;  // every label < n: counting sort
@@ -244,13 +250,7 @@ inline ClassLabels class_labels(const L& labels, Eigen::Index n, const char* whe
 template <class L>
 inline std::vector<Eigen::Index> class_index_labels(const L& labels, Eigen::Index n, Eigen::Index classes,
                                                     const char* where) {
-    static_assert(is_labels<L>::value, "coreset: labels must be an integer vector or a contiguous integer range");
-    if constexpr (is_eigen_integer<L>::value)
-        if (labels.rows() != 1 && labels.cols() != 1)
-            raise(where, ": labels must be a vector (got ", labels.rows(), " x ", labels.cols(), ")");
-    const Eigen::Index count = integer_count(labels);
-    if (count != n)
-        raise(where, ": labels must have one entry per row of gradients (got ", count, " labels for n = ", n, " rows)");
+    check_label_shape(labels, n, where);
     std::vector<Eigen::Index> out(static_cast<std::size_t>(n));
     for_each_integer(labels, where, "labels", [&](Eigen::Index i, auto v) {
         if (is_negative(v)) raise(where, ": labels must be >= 0 (got ", v, " at index ", i, ")");
