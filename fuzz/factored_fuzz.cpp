@@ -171,7 +171,7 @@ void grad_match_tie(const GradMatchOptions& o, const std::vector<Index>& pf, con
     GradMatch gm(o);
     Picks rec{&pd, -1};
     if (t)
-        gm.select(x, *t, budget, rec);
+        gm.select(x, coreset::Target(*t), budget, rec);
     else
         gm.select(x, budget, rec);
     std::size_t s = 0;
@@ -185,7 +185,7 @@ void grad_match_tie(const GradMatchOptions& o, const std::vector<Index>& pf, con
     Eigen::VectorXd r = target;
     if (s > 0) {
         Picks stop{nullptr, static_cast<Index>(s) - 1};
-        const Coreset<double> before = t ? gm.select(x, *t, budget, stop) : gm.select(x, budget, stop);
+        const Coreset<double> before = t ? gm.select(x, coreset::Target(*t), budget, stop) : gm.select(x, budget, stop);
         for (Index j = 0; j < before.size(); ++j)
             r -= before.weights[j] * x.row(before.indices[static_cast<std::size_t>(j)]).transpose();
     }
