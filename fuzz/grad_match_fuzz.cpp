@@ -122,7 +122,7 @@ void run(Bytes& in, bool bad_allowed) {
     bool threw_scaled = false;
     run_checked([&] {
         if (mode == 0) cs = GradMatch(os).select(xs, budget);
-        else if (mode == 1) cs = GradMatch(os).select(xs, ts, budget);
+        else if (mode == 1) cs = GradMatch(os).select(xs, Target(ts), budget);
         else if (mode == 2) cs = GradMatch(os).select(xs, y, budget);
         else cs = GradMatch(os).select_batches(xs, bs, budget);
     }, "GradMatch", threw_scaled);
