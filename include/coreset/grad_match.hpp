@@ -614,14 +614,15 @@ public:
     /// \param budget 1 <= budget <= n.
     /// \throws std::invalid_argument for bad gradients, labels of the wrong length or negative, or
     ///         a budget out of range.
-    template <class Derived, class DerivedL, class... Callbacks>
-    Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients,
-                                             const Eigen::MatrixBase<DerivedL>& labels, Eigen::Index budget,
-                                             Callbacks&&... callbacks) const {
+    /// Labels may also be a contiguous integer range (std::vector<int>, std::span, ...).
+    template <class Derived, class L, class... Callbacks,
+              class = std::enable_if_t<detail::is_eigen<L>::value || detail::is_integer_range<L>::value>>
+    Coreset<typename Derived::Scalar> select(const Eigen::MatrixBase<Derived>& gradients, const L& labels,
+                                             Eigen::Index budget, Callbacks&&... callbacks) const {
         const detail::ThreadScope threads(options_.num_threads);
         using Scalar = typename Derived::Scalar;
         static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
-        static_assert(std::is_integral<typename DerivedL::Scalar>::value,
+        static_assert(detail::is_labels<L>::value,
                       "GradMatch::select(): labels must be integers; pass a target as coreset::Target(x)");
         detail::check_matrix(gradients, "GradMatch::select()", "gradients");
         return finish(select_classes<Scalar>(gradients, labels, budget, callbacks...), gradients.rows(), budget);
@@ -681,11 +682,12 @@ public:
         return finish(detail::grad_match_scaled<Scalar>(gradients, nullptr, budget, options_, callbacks...),
                       gradients.rows(), budget);
     }
-    template <class Scalar, class DerivedL, class... Callbacks>
-    Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const Eigen::MatrixBase<DerivedL>& labels,
-                           Eigen::Index budget, Callbacks&&... callbacks) const {
+    template <class Scalar, class L, class... Callbacks,
+              class = std::enable_if_t<detail::is_eigen<L>::value || detail::is_integer_range<L>::value>>
+    Coreset<Scalar> select(const FactoredGradients<Scalar>& gradients, const L& labels, Eigen::Index budget,
+                           Callbacks&&... callbacks) const {
         const detail::ThreadScope threads(options_.num_threads);
-        static_assert(std::is_integral<typename DerivedL::Scalar>::value,
+        static_assert(detail::is_labels<L>::value,
                       "GradMatch::select(): labels must be integers; pass a target as coreset::Target(x)");
         return finish(select_classes<Scalar>(gradients, labels, budget, callbacks...), gradients.rows(), budget);
     }
@@ -696,27 +698,6 @@ public:
         return select_target<Scalar>(gradients, target.value, budget, callbacks...);
     }
     /// @}
-
-    /// Per-class selection with labels given as a contiguous integer range (std::vector<int>,
-    /// std::span, ...): the same as with an Eigen integer vector.
-    template <class Derived, class L, class... Callbacks>
-    std::enable_if_t<detail::is_integer_range<L>::value, Coreset<typename Derived::Scalar>> select(
-        const Eigen::MatrixBase<Derived>& gradients, const L& labels, Eigen::Index budget,
-        Callbacks&&... callbacks) const {
-        const detail::ThreadScope threads(options_.num_threads);
-        using Scalar = typename Derived::Scalar;
-        static_assert(std::is_floating_point<Scalar>::value, "coreset: gradients must be float or double");
-        detail::check_matrix(gradients, "GradMatch::select()", "gradients");
-        return finish(select_classes<Scalar>(gradients, labels, budget, callbacks...), gradients.rows(), budget);
-    }
-    /// \copydoc select(const Eigen::MatrixBase<Derived>&, const L&, Eigen::Index, Callbacks&&...) const
-    template <class Scalar, class L, class... Callbacks>
-    std::enable_if_t<detail::is_integer_range<L>::value, Coreset<Scalar>> select(
-        const FactoredGradients<Scalar>& gradients, const L& labels, Eigen::Index budget,
-        Callbacks&&... callbacks) const {
-        const detail::ThreadScope threads(options_.num_threads);
-        return finish(select_classes<Scalar>(gradients, labels, budget, callbacks...), gradients.rows(), budget);
-    }
 
     /// \name Factored gradients, per batch
     /// @{
