@@ -584,11 +584,7 @@ public:
                         "delta_w must have the dimension of begin_region()'s gradient (got ", delta_w.size(),
                         ", expected ", dim_, ")");
         detail::check_finite(delta_w, where, "delta_w");
-        Eigen::VectorXd next = delta_;
-        if constexpr (Derived::IsVectorAtCompileTime)
-            next += delta_w.derived().template cast<double>();  // either orientation
-        else
-            next += flatten(delta_w);
+        Eigen::VectorXd next = delta_ + flatten(delta_w);
         // The model must stay finite: a NaN or infinite F(delta) would make check() meaningless.
         const double model = model_at(next);
         if (!std::isfinite(next.cwiseAbs().maxCoeff()) || !std::isfinite(model))
@@ -728,8 +724,14 @@ private:
     // Any vector or matrix as a double vector, column by column (whatever its storage order).
     template <class Derived>
     static Eigen::VectorXd flatten(const Eigen::MatrixBase<Derived>& x) {
-        const Eigen::MatrixXd copy = x.template cast<double>();
-        return copy.reshaped();
+        // Column-major order, either orientation of a vector. A coefficient loop, not an Eigen
+        // assignment: GCC 12 at -march=native reports a false -Warray-bounds when Eigen's packet
+        // path is inlined for a small fixed-size argument (Eigen::Vector3d).
+        Eigen::VectorXd flat(x.size());
+        Eigen::Index at = 0;
+        for (Eigen::Index c = 0; c < x.cols(); ++c)
+            for (Eigen::Index r = 0; r < x.rows(); ++r) flat[at++] = static_cast<double>(x.derived().coeff(r, c));
+        return flat;
     }
 
     // One mini-batch coreset of min(m, |V_p|) rows of one random subset: the budget split over the
