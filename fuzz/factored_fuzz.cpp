@@ -360,7 +360,7 @@ void run(Bytes& in, bool bad_allowed) {
         o.class_budget = static_cast<ClassBudget>(in.byte() % 2);
         if (bad_allowed && in.rarely(8)) {
             switch (in.byte() % 6) {
-                case 0: o.metric = static_cast<Metric>(3 + in.byte()); break;
+                case 0: o.metric = static_cast<Metric>(4 + in.byte()); break;  // past ExpEuclidean
                 case 1: o.greedy = static_cast<Greedy>(-1); break;
                 case 2: o.epsilon = in.flag() ? 0.0 : std::numeric_limits<double>::quiet_NaN(); break;
                 case 3: o.memory_budget_bytes = 0; break;

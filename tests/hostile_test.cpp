@@ -253,6 +253,32 @@ TEST_CASE("hostile: GRAD-MATCH with the default lambda at 1e200 and 1e-200 fills
     CHECK(GradMatch(z).select(Eigen::MatrixXf(xf * (FLT_MAX / 64)), 5).indices == GradMatch(z).select(xf, 5).indices);
 }
 
+TEST_CASE("hostile: GRAD-MATCH with a target whose sum of squares underflows is not a zero target", "[hostile][scale]") {
+    // A fuzzer find: |t| was computed as sqrt(sum t_j^2), 0 for t = 1e-262, so GRAD-MATCH stopped
+    // at once with ToleranceReached; the fit is the one of the unscaled target, scaled.
+    const Eigen::MatrixXd x = coreset_test::gaussian<double>(30, 5, 8);
+    const Eigen::VectorXd t = x.colwise().sum().transpose();
+    GradMatchOptions o;
+    o.lambda = 0;
+    const auto base = GradMatch(o).select(x, Target(t), 4);
+    for (int k : {-600, -800}) {
+        INFO("target times 2^" << k);
+        const auto c = GradMatch(o).select(x, Target(Eigen::VectorXd(t * std::ldexp(1.0, k))), 4);
+        CHECK(c.status == base.status);
+        CHECK(c.indices == base.indices);
+        for (Eigen::Index j = 0; j < c.size() && c.size() == base.size(); ++j)
+            CHECK(c.weights[j] == Approx(std::ldexp(base.weights[j], k)).epsilon(1e-12));
+    }
+    // Zero rows: nothing correlates, whatever the target's size (Exhausted, not ToleranceReached).
+    const Eigen::MatrixXd zero = Eigen::MatrixXd::Zero(1, 1);
+    for (double v : {1.1875, std::ldexp(1.1875, -872)}) {
+        INFO("target " << v);
+        const auto c = GradMatch(o).select(zero, Target(Eigen::VectorXd::Constant(1, v)), 1);
+        CHECK(c.size() == 0);
+        CHECK(c.status == Status::Exhausted);
+    }
+}
+
 // ------------------------------------------------------------------------- 3, 7: non-finite results
 
 TEST_CASE("hostile: no NaN or infinity from finite input", "[hostile][finite]") {

@@ -282,7 +282,7 @@ Coreset<Scalar> grad_match_omp(const G& g, const Eigen::VectorXd& target,
     // Largest finite Scalar: 1 / norm of a subnormal float row, and the weight such a row needs,
     // are clamped to it rather than becoming infinite.
     const double largest = static_cast<double>(std::numeric_limits<Scalar>::max());
-    const double tnorm = target.norm();
+    const double tnorm = norm_of(target);
     const Eigen::VectorXd norms = row_norms(g);
     // The pass correlates rows divided by 2^shift (factored rows: see correlation_rows).
     int shift = 0;
@@ -363,7 +363,7 @@ Coreset<Scalar> grad_match_omp(const G& g, const Eigen::VectorXd& target,
                 out.status = Status::Exhausted;
                 break;
             }
-            const double now = solver.residual().norm();
+            const double now = norm_of(solver.residual());
             out.objective.push_back(now);
             const bool stop = notify_step(StepInfo{step, e, rnorm - now, now}, callbacks...);
             rnorm = now;

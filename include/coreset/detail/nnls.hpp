@@ -12,12 +12,22 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "../core.hpp"
 
 namespace coreset {
 namespace detail {
+
+/// |v|, as Eigen's norm() (sqrt of the sum of squares) where that sum is a normal double, and
+/// with Eigen's scaled stableNorm() where it underflows or overflows: a target of 1e-262 has a
+/// sum of squares of 0, so norm() said 0 and GRAD-MATCH stopped at once (ToleranceReached).
+inline double norm_of(const Eigen::VectorXd& v) {
+    const double sq = v.squaredNorm();
+    return sq >= std::numeric_limits<double>::min() && sq <= std::numeric_limits<double>::max() ? std::sqrt(sq)
+                                                                                                 : v.stableNorm();
+}
 
 /// The ridge normal equations of the active atoms a_1..a_k (rows of A, k x d) for a target t
 /// (length d):
@@ -225,7 +235,7 @@ public:
         : factor_(target, lambda, capacity, dual_threshold),
           lambda_(lambda),
           exact_(exact),
-          tnorm_(target.norm()),
+          tnorm_(norm_of(target)),
           r_(target) {}
 
     Eigen::Index size() const noexcept { return factor_.size(); }
